@@ -1,0 +1,3 @@
+from xaicli.cli import main
+
+main()

@@ -1,0 +1,226 @@
+"""The `xai` command line: thin commands that parse flags, call one function and print a summary.
+
+Torch is imported inside the commands only, so `xai --help` and `xai config` answer quickly.
+Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 130 / 143 interrupted after saving.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from xaicli.errors import ConfigError, XaiError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
+                  help="Train, evaluate, sample and explain PyTorch image models.",
+                  context_settings={"help_option_names": ["-h", "--help"]})
+_opts = {"debug": False}
+
+
+def _fail(message: str, code: int) -> None:
+    print(f"error: {message}", file=sys.stderr)
+    raise typer.Exit(code)
+
+
+def _guard(fn: Callable[[], None]) -> None:
+    """Run a command body; our errors become one line on stderr and their exit code."""
+    try:
+        fn()
+    except typer.Exit:
+        raise
+    except XaiError as exc:
+        if _opts["debug"]:
+            raise
+        _fail(str(exc), exc.exit_code)
+    except KeyboardInterrupt:
+        _fail("interrupted", 130)
+    except Exception as exc:  # an unexpected failure: one line, and the hint to see more
+        if _opts["debug"]:
+            raise
+        _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+
+@app.callback()
+def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+          version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+    _opts["debug"] = debug
+    if version:
+        from xaicli import __version__
+
+        print(f"xai {__version__}")
+        raise typer.Exit(0)
+
+
+def _split_config_args(config: Optional[str], overrides: Optional[List[str]]) -> tuple[Optional[str], list[str]]:
+    """With --resume the config may be left out, so a first argument KEY=VALUE is an override."""
+    overrides = list(overrides or [])
+    if config is not None and "=" in config and not Path(config).exists():
+        return None, [config, *overrides]
+    return config, overrides
+
+
+@app.command()
+def train(
+    config: Optional[str] = typer.Argument(None, help="YAML config (optional with --resume)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: section.key=value ..."),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Write the run here (must hold no run)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue this run directory."),
+    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Build data and model, print a summary, train nothing."),
+) -> None:
+    """Train a model; print the run directory as the last line."""
+
+    def body() -> None:
+        from xaicli import config as cfgmod
+
+        path, extra = _split_config_args(config, overrides)
+        if path is None and resume is None:
+            raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
+        if resume is not None and run_dir is not None:
+            raise ConfigError("train: --run-dir and --resume cannot be used together")
+        source = path if path is not None else str(Path(resume) / "config.yaml")
+        if path is None and not Path(source).is_file():
+            raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
+        cfg = cfgmod.load(source, extra)
+        if print_config:
+            print(cfgmod.dump(cfg), end="")
+            return
+        if dry_run:
+            from xaicli.summary import dry_run_summary
+
+            print(dry_run_summary(cfg))
+            return
+        from xaicli.distributed import maybe_distributed
+        from xaicli.train import train as run_training
+
+        with maybe_distributed(cfg) as dist:
+            out = run_training(cfg, run_dir=run_dir, resume=resume, dist=dist)
+            if dist is None or dist.rank == 0:
+                print(out)
+
+    _guard(body)
+
+
+@app.command("eval")
+def eval_cmd(
+    run: str = typer.Argument(..., help="Run directory (or a checkpoint inside one)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test (default: eval.split)."),
+    classifier: Optional[str] = typer.Option(None, "--classifier",
+                                             help="GAN runs: classifier run that scores the samples."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
+) -> None:
+    """Evaluate a run; write RUN/eval/metrics.json."""
+
+    def body() -> None:
+        from xaicli.evaluation import run_eval
+
+        if split is not None and split not in ("train", "test"):
+            raise ConfigError(f"--split: expected train or test, found {split!r}")
+        metrics, table = run_eval(run, checkpoint, split, classifier)
+        if as_json:
+            print(json.dumps(metrics, indent=2))
+        else:
+            from rich.console import Console
+
+            Console().print(table)
+
+    _guard(body)
+
+
+@app.command()
+def sample(
+    run: str = typer.Argument(..., help="GAN run directory."),
+    n: int = typer.Option(64, "-n", help="Number of images.", min=1),
+    seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same images."),
+    label: Optional[int] = typer.Option(None, "--label", help="Class to generate (conditional models)."),
+    interpolate: bool = typer.Option(False, "--interpolate", help="A strip between two latent points."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output folder (default RUN/samples/NNN)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
+) -> None:
+    """Generate images from a GAN run."""
+
+    def body() -> None:
+        try:
+            from xaicli.sample import run_sample
+        except ImportError:
+            raise ConfigError("sample: not yet available for this run type (GAN support is not installed)") \
+                from None
+        print(run_sample(run, n=n, seed=seed, label=label, interpolate=interpolate, out=out,
+                         checkpoint=checkpoint))
+
+    _guard(body)
+
+
+@app.command()
+def explain(
+    run: str = typer.Argument(..., help="Run directory."),
+    method: Optional[List[str]] = typer.Option(None, "--method", help="Attribution method (repeatable)."),
+    n: Optional[int] = typer.Option(None, "-n", help="Images to explain.", min=1),
+    target: Optional[str] = typer.Option(None, "--target", help="pred, label, or a class index."),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help="real or generated (GAN runs)."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
+) -> None:
+    """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
+
+    def body() -> None:
+        try:
+            from xaicli.explain.command import run_explain
+        except ImportError:
+            raise ConfigError("explain: not yet available for this run type") from None
+        print(run_explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
+                          checkpoint=checkpoint))
+
+    _guard(body)
+
+
+@app.command("config")
+def config_cmd(
+    config: str = typer.Argument(..., help="YAML config."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: section.key=value ..."),
+) -> None:
+    """Print the resolved config (defaults < file < overrides) as YAML."""
+
+    def body() -> None:
+        from xaicli import config as cfgmod
+
+        print(cfgmod.dump(cfgmod.load(config, list(overrides or []))), end="")
+
+    _guard(body)
+
+
+@app.command("list")
+def list_cmd(what: Optional[str] = typer.Argument(None, help="models, datasets or methods (default: all).")) -> None:
+    """List the registered models, datasets and explanation methods."""
+
+    def body() -> None:
+        from xaicli.catalog import registries
+
+        regs = registries()
+        if what is not None and what not in regs:
+            from xaicli.registry import did_you_mean
+
+            raise ConfigError(f"list: unknown registry '{what}'{did_you_mean(what, list(regs))}; "
+                              f"choose one of: {', '.join(regs)}")
+        for name, names in regs.items():
+            if what is None or what == name:
+                if what is None:
+                    print(f"{name}:")
+                for entry in names:
+                    print(f"  {entry}" if what is None else entry)
+
+    _guard(body)
+
+
+def main() -> None:
+    app(prog_name="xai")
+
+
+if __name__ == "__main__":
+    main()

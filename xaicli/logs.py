@@ -1,0 +1,62 @@
+"""metrics.jsonl (one object per logged step, epoch or evaluation) and metrics.csv (one row per epoch)."""
+
+from __future__ import annotations
+
+import csv
+import json
+import math
+from pathlib import Path
+
+
+def _clean(value):
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    return value
+
+
+class MetricsWriter:
+    def __init__(self, run_dir: Path) -> None:
+        self.jsonl = run_dir / "metrics.jsonl"
+        self.csv = run_dir / "metrics.csv"
+
+    def row(self, kind: str, **values) -> None:
+        record = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
+        with open(self.jsonl, "a", encoding="utf-8") as fh:
+            fh.write(json.dumps(record) + "\n")
+
+    def epoch(self, **values) -> None:
+        """Append an epoch row to both files; the CSV header grows if new columns appear."""
+        self.row("epoch", **values)
+        rows = read_epochs(self.jsonl)
+        columns: list[str] = []
+        for r in rows:
+            columns += [k for k in r if k not in columns and k != "kind"]
+        tmp = self.csv.with_suffix(".csv.tmp")
+        with open(tmp, "w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
+            writer.writeheader()
+            writer.writerows(rows)
+        tmp.replace(self.csv)
+
+
+def read_rows(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    rows = []
+    for line in path.read_text(encoding="utf-8").splitlines():
+        line = line.strip()
+        if line:
+            try:
+                rows.append(json.loads(line))
+            except json.JSONDecodeError:
+                continue  # a line cut short by a kill: skip it
+    return rows
+
+
+def read_epochs(path: Path) -> list[dict]:
+    """Epoch rows, the last one per epoch winning (a resumed run may repeat an epoch)."""
+    by_epoch: dict[int, dict] = {}
+    for r in read_rows(path):
+        if r.get("kind") == "epoch":
+            by_epoch[r["epoch"]] = r
+    return [by_epoch[k] for k in sorted(by_epoch)]

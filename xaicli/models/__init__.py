@@ -1,0 +1,30 @@
+"""Model registry. Each builder takes (in_shape, num_classes, **args) and returns a plain nn.Module."""
+
+from __future__ import annotations
+
+import inspect
+
+from xaicli.errors import ConfigError
+from xaicli.registry import Registry, did_you_mean
+
+MODELS = Registry("model", modules=("xaicli.models.classifiers",))
+
+
+def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, args: dict):
+    """Build a registered model; unknown `model.args` keys are config errors with a suggestion."""
+    builder = MODELS.get(name, key="model.name")
+    params = inspect.signature(builder).parameters
+    accepted = [p for p in params if p not in ("in_shape", "num_classes")]
+    for key in args:
+        if key not in accepted:
+            raise ConfigError(f"model.args.{key}: unknown argument for model '{name}'"
+                              f"{did_you_mean(key, accepted)}; accepted: {', '.join(accepted) or 'none'}")
+    try:
+        return builder(in_shape=in_shape, num_classes=num_classes, **args)
+    except (TypeError, ValueError) as exc:
+        raise ConfigError(f"model.args: model '{name}' rejected {args}: {exc}") from None
+
+
+def model_kind(name: str) -> str:
+    """'classifier' or 'gan', as declared by the builder's `kind` attribute."""
+    return getattr(MODELS.get(name, key="model.name"), "kind", "classifier")

@@ -1,0 +1,75 @@
+"""Training progress on standard error: a live Rich bar on a terminal, plain lines otherwise."""
+
+from __future__ import annotations
+
+import sys
+
+from xaicli import console
+
+
+def _fmt(values: dict) -> str:
+    parts = []
+    for k, v in values.items():
+        if isinstance(v, float):
+            parts.append(f"{k} {v:.4g}")
+        else:
+            parts.append(f"{k} {v}")
+    return "  ".join(parts)
+
+
+class Progress:
+    def __init__(self, epochs: int, steps: int, enabled: bool = True) -> None:
+        self.epochs, self.steps = epochs, steps
+        self.enabled = enabled and not console.is_quiet()
+        self.live = self.enabled and sys.stderr.isatty()
+        self._bar = None
+        self._task = None
+
+    def __enter__(self) -> "Progress":
+        if self.live:
+            from rich.console import Console
+            from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeRemainingColumn
+            from rich.progress import Progress as RichProgress
+
+            self._bar = RichProgress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                                     TimeRemainingColumn(), TextColumn("{task.fields[status]}"),
+                                     console=Console(stderr=True), transient=True)
+            self._bar.__enter__()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self._bar is not None:
+            self._bar.__exit__(*exc)
+
+    def start_epoch(self, epoch: int, first_step: int) -> None:
+        self.epoch = epoch
+        if self._bar is not None:
+            if self._task is not None:
+                self._bar.remove_task(self._task)
+            self._task = self._bar.add_task(f"epoch {epoch + 1}/{self.epochs}", total=self.steps,
+                                            completed=first_step, status="")
+
+    def advance(self) -> None:
+        if self._bar is not None:
+            self._bar.advance(self._task)
+
+    def log_step(self, step: int, values: dict, lr: float, images_per_s: float) -> None:
+        if not self.enabled:
+            return
+        text = f"{_fmt(values)}  lr {lr:.3g}  {images_per_s:,.0f} img/s"
+        if self._bar is not None:
+            self._bar.update(self._task, status=text)
+        else:
+            console.info(f"epoch {self.epoch + 1}/{self.epochs} step {step}/{self.steps}  {text}")
+
+    def log_epoch(self, row: dict) -> None:
+        if not self.enabled:
+            return
+        shown = {k: v for k, v in row.items() if k not in ("epoch", "lr")}
+        line = f"epoch {row['epoch']}/{self.epochs} done  {_fmt(shown)}"
+        if self._bar is not None:
+            self._bar.console.print(line)
+            if console._state["log"] is not None:  # keep log.txt complete when the bar is live
+                console._state["log"].write(line + "\n")
+        else:
+            console.info(line)

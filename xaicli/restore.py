@@ -1,0 +1,40 @@
+"""Rebuild a trained run from its directory: config, data, task and weights from a checkpoint."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from xaicli import config as cfgmod
+from xaicli.run import load_checkpoint, pick_checkpoint, resolve_run
+
+
+@dataclass
+class Restored:
+    run_dir: Path
+    checkpoint: Path
+    cfg: object
+    data: object
+    task: object
+    state: dict
+
+
+def restore(target: str | Path, checkpoint: str | None = None, device: str | None = None,
+            load_data: bool = True) -> Restored:
+    """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode."""
+    from xaicli.data.sources import load_dataset
+    from xaicli.tasks import build_task
+    from xaicli.train import check_checkpoint_kind, resolve_device
+
+    run_dir, ckpt_in_target = resolve_run(target)
+    cfg = cfgmod.load(run_dir / "config.yaml")
+    ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
+    dev = resolve_device(device or cfg.train.device)
+    state = load_checkpoint(ckpt, map_location=dev)
+    data = load_dataset(cfg.data) if load_data else None
+    cfg.train.compile = False  # evaluation runs eagerly
+    task = build_task(cfg, data, dev, total_steps=1)
+    check_checkpoint_kind(state, cfg, task, ckpt)
+    task.load_state_dict(state, weights_only=True)
+    task.train(False)
+    return Restored(run_dir, ckpt, cfg, data, task, state)

@@ -1,0 +1,183 @@
+"""The run directory: created without overwriting, its paths, atomic writes, safe checkpoint loading."""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from xaicli.errors import ConfigError, XaiError
+
+CHECKPOINT_FORMAT = 1
+RUN_MARKERS = ("config.yaml", "meta.json", "checkpoints")
+
+
+def is_run(path: Path) -> bool:
+    return path.is_dir() and (path / "config.yaml").is_file()
+
+
+def create_run_dir(runs_dir: str | Path, name: str, explicit: str | Path | None = None) -> Path:
+    """Make a new run directory: `runs_dir/name-NNN` with the next free number, or `explicit`.
+
+    `os.mkdir` is atomic, so two processes started at once get two different directories.
+    An explicit folder may exist only if it holds no run (it may be empty, or hold unrelated files).
+    """
+    if explicit is not None:
+        path = Path(explicit)
+        if path.exists() and not path.is_dir():
+            raise ConfigError(f"--run-dir {path}: exists and is not a folder")
+        if path.is_dir() and any((path / m).exists() for m in RUN_MARKERS):
+            raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
+                              f"or continue it with --resume {path}")
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise XaiError(f"--run-dir {path}: cannot create ({exc.strerror})") from None
+        return path
+    parent = Path(runs_dir)
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XaiError(f"{parent}: cannot create the runs folder ({exc.strerror})") from None
+    numbers = [int(p.name[len(name) + 1:]) for p in parent.glob(f"{name}-*")
+               if p.name[len(name) + 1:].isdigit()]
+    n = max(numbers, default=0) + 1
+    while True:
+        path = parent / f"{name}-{n:03d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+        except OSError as exc:
+            raise XaiError(f"{path}: cannot create the run directory ({exc.strerror})") from None
+
+
+def safe_child(run: Path, relative: str | Path) -> Path:
+    """A path inside the run directory that does not escape it through a symlink."""
+    root = run.resolve()
+    target = (run / relative)
+    resolved = target.resolve()
+    if root != resolved and root not in resolved.parents:
+        raise XaiError(f"{target}: points outside the run directory {run}; refusing to write there")
+    return target
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        dfd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(dfd)
+    except OSError:
+        pass
+    finally:
+        os.close(dfd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def write_json(path: Path, obj: Any) -> None:
+    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def clean_stale_temporaries(folder: Path) -> None:
+    """Remove temporary files left by a save that was killed half way."""
+    if folder.is_dir():
+        for tmp in folder.glob(".*.tmp"):
+            try:
+                tmp.unlink()
+            except OSError:
+                pass
+
+
+def save_checkpoint(path: Path, state: dict) -> None:
+    """Serialise with torch.save into memory, then write atomically."""
+    import io
+
+    import torch
+
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    try:
+        atomic_write_bytes(path, buf.getvalue())
+    except OSError as exc:
+        raise XaiError(f"{path}: could not save the checkpoint ({exc.strerror or exc}); "
+                       f"the previous checkpoint is unchanged") from None
+
+
+def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
+    """Load a checkpoint with `weights_only=True`; anything odd is a one-line XaiError."""
+    import pickle
+
+    import torch
+
+    path = Path(path)
+    if not path.exists():
+        raise XaiError(f"{path}: checkpoint not found")
+    if not path.is_file() or path.stat().st_size == 0:
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (not a non-empty file)")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
+            raise XaiError(f"{path}: refused to load: the checkpoint holds Python objects other than "
+                           f"tensors and plain data ({first[:160]})") from None
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None
+    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None
+    if not isinstance(state, dict) or "format_version" not in state:
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no format_version; "
+                       f"not written by xai)")
+    if state["format_version"] > CHECKPOINT_FORMAT:
+        raise XaiError(f"{path}: checkpoint format {state['format_version']} is newer than this "
+                       f"xai understands ({CHECKPOINT_FORMAT}); upgrade xai")
+    return state
+
+
+def resolve_run(target: str | Path) -> tuple[Path, Path | None]:
+    """`RUN` may be a run directory or a checkpoint file inside one: (run_dir, checkpoint or None)."""
+    path = Path(target)
+    if path.is_file() and path.parent.name == "checkpoints" and is_run(path.parent.parent):
+        return path.parent.parent, path
+    if is_run(path):
+        return path, None
+    if not path.exists():
+        raise ConfigError(f"{path}: no such run directory")
+    raise ConfigError(f"{path}: not a run directory (no config.yaml); expected a folder made by xai train")
+
+
+def pick_checkpoint(run: Path, which: str | None) -> Path:
+    """best | last | a path; best falls back to last when a run has none."""
+    if which in (None, "best"):
+        best = run / "checkpoints" / "best.pt"
+        return best if best.exists() else run / "checkpoints" / "last.pt"
+    if which == "last":
+        return run / "checkpoints" / "last.pt"
+    return Path(which)

@@ -1,0 +1,105 @@
+"""What every task shares: optimiser and schedule construction, precision, state for checkpoints."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Iterable
+
+import torch
+from torch import nn
+
+
+def make_optimizer(params: Iterable[nn.Parameter], optim_cfg, device: torch.device,
+                   lr: float | None = None, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD from the `optim` section; fused kernels on CUDA."""
+    lr = optim_cfg.lr if lr is None else lr
+    betas = tuple(optim_cfg.betas) if betas is None else betas
+    extra = {"fused": True} if device.type == "cuda" else {}
+    if optim_cfg.name == "adam":
+        return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=optim_cfg.weight_decay, **extra)
+    if optim_cfg.name == "adamw":
+        return torch.optim.AdamW(params, lr=lr, betas=betas, weight_decay=optim_cfg.weight_decay, **extra)
+    return torch.optim.SGD(params, lr=lr, momentum=optim_cfg.momentum, weight_decay=optim_cfg.weight_decay,
+                           nesterov=optim_cfg.momentum > 0, **extra)
+
+
+def make_scheduler(opt: torch.optim.Optimizer, optim_cfg, total_steps: int):
+    """Per-step schedule over the whole run: none, cosine to zero, or one-cycle with warm-up."""
+    if optim_cfg.schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
+    if optim_cfg.schedule == "onecycle":
+        return torch.optim.lr_scheduler.OneCycleLR(
+            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(2, total_steps),
+            pct_start=max(optim_cfg.warmup, 1e-3), cycle_momentum=optim_cfg.name == "sgd")
+    return None
+
+
+def autocast(device: torch.device, precision: str):
+    """The autocast context for `train.precision` (a no-op for 32)."""
+    if precision == "32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
+    return torch.autocast(device_type=device.type, dtype=dtype)
+
+
+def unwrap(module: nn.Module) -> nn.Module:
+    """The plain module under DDP (`module.`) or torch.compile (`_orig_mod.`) wrappers."""
+    while True:
+        if hasattr(module, "_orig_mod"):
+            module = module._orig_mod
+        elif isinstance(module, nn.parallel.DistributedDataParallel):
+            module = module.module
+        else:
+            return module
+
+
+class Task:
+    """Base: subclasses fill `modules`, `optimizers`, `schedulers` and implement the step."""
+
+    kind = "base"
+    monitor: tuple[str, str] = ("val_loss", "min")  # metric deciding best.pt, and its direction
+
+    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
+        self.cfg, self.data, self.device, self.total_steps = cfg, data, device, total_steps
+        self.modules: dict[str, nn.Module] = {}
+        self.optimizers: dict[str, torch.optim.Optimizer] = {}
+        self.schedulers: dict = {}
+        self.scaler = torch.amp.GradScaler(device.type, enabled=cfg.train.precision == "16-mixed"
+                                           and device.type == "cuda")
+
+    def train(self, mode: bool = True) -> None:
+        for m in self.modules.values():
+            m.train(mode)
+
+    def state_dict(self) -> dict:
+        return {
+            "models": {k: unwrap(m).state_dict() for k, m in self.modules.items()},
+            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
+            "scaler": self.scaler.state_dict(),
+        }
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        for k, m in self.modules.items():
+            unwrap(m).load_state_dict(state["models"][k])
+        if weights_only:
+            return
+        for k, o in self.optimizers.items():
+            o.load_state_dict(state["optimizers"][k])
+        for k, s in self.schedulers.items():
+            if s is not None and k in state.get("schedulers", {}):
+                s.load_state_dict(state["schedulers"][k])
+        if state.get("scaler"):
+            self.scaler.load_state_dict(state["scaler"])
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        raise NotImplementedError
+
+    def validate(self) -> dict[str, float]:
+        return {}
+
+    def on_epoch_end(self, epoch: int, run_dir) -> None:
+        """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
+
+    def lr(self) -> float:
+        return next(iter(self.optimizers.values())).param_groups[0]["lr"]

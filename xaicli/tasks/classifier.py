@@ -1,0 +1,69 @@
+"""The classifier task: cross-entropy on normalised images; validation on the held-out split."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+from xaicli.data.loader import Normalizer, eval_batches
+from xaicli.models import build_model
+from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
+
+
+class ClassifierTask(Task):
+    kind = "classifier"
+    monitor = ("val_acc", "max")
+
+    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
+        super().__init__(cfg, data, device, total_steps)
+        model = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
+        self.normalize = Normalizer(data.mean, data.std).to(device)
+        self.modules = {"model": model}
+        self.optimizers = {"model": make_optimizer(model.parameters(), cfg.optim, device)}
+        self.schedulers = {"model": make_scheduler(self.optimizers["model"], cfg.optim, total_steps)}
+        self.forward = torch.compile(model) if cfg.train.compile else model
+
+    @property
+    def model(self) -> torch.nn.Module:
+        return unwrap(self.modules["model"])
+
+    def wrap_ddp(self, ddp_fn) -> None:
+        self.modules["model"] = ddp_fn(self.modules["model"])
+        self.forward = self.modules["model"]
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        opt, sched = self.optimizers["model"], self.schedulers["model"]
+        with autocast(self.device, self.cfg.train.precision):
+            logits = self.forward(self.normalize(x))
+            loss = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.optim.label_smoothing)
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.clip_grad_norm:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad_norm)
+        self.scaler.step(opt)
+        self.scaler.update()
+        if sched is not None:
+            sched.step()
+        n = torch.tensor(float(len(y)), device=y.device)
+        return {"loss": loss.detach() * n, "correct": (logits.argmax(1) == y).sum().float(), "count": n}
+
+    @torch.no_grad()
+    def predict(self, x_uint8: torch.Tensor, y: torch.Tensor, batch_size: int):
+        """Logits over a whole split, batched, in eval mode."""
+        model = self.model
+        was_training = model.training
+        model.eval()
+        out = []
+        for xb, _ in eval_batches(x_uint8, y, batch_size, self.device):
+            with autocast(self.device, self.cfg.train.precision):
+                out.append(model(self.normalize(xb)).float())
+        model.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, self.data.num_classes, device=self.device)
+
+    def validate(self) -> dict[str, float]:
+        x, y = self.data.split("test")
+        logits = self.predict(x, y, self.cfg.data.eval_batch_size)
+        y = y.to(self.device)
+        return {"val_loss": F.cross_entropy(logits, y).item(),
+                "val_acc": (logits.argmax(1) == y).float().mean().item()}

@@ -1,0 +1,330 @@
+"""The training loop, read top to bottom: seed, device, data, task, steps, logging, checkpoints, signals.
+
+What differs between a classifier and a GAN lives in the task (xaicli/tasks); this loop is shared.
+Metrics of each step stay on the device and are summed there; the host reads them only every
+`train.log_every` steps and at the end of an epoch, so a step never waits for the GPU.
+"""
+
+from __future__ import annotations
+
+import math
+import signal
+import sys
+import time
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+from xaicli import config as cfgmod
+from xaicli import console
+from xaicli.errors import ConfigError, Interrupted, XaiError
+from xaicli.run import (atomic_write_text, clean_stale_temporaries, create_run_dir, load_checkpoint,
+                        save_checkpoint)
+
+RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads")
+SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
+
+
+def resolve_device(name: str):
+    import torch
+
+    if name == "auto":
+        if torch.cuda.is_available():
+            return torch.device("cuda")
+        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
+            return torch.device("mps")
+        return torch.device("cpu")
+    if name.startswith("cuda"):
+        if not torch.cuda.is_available():
+            raise ConfigError(f"train.device: '{name}' requested but CUDA is not available here; "
+                              f"use train.device=cpu or auto")
+        index = int(name.split(":")[1]) if ":" in name else 0
+        if index >= torch.cuda.device_count():
+            raise ConfigError(f"train.device: '{name}' but only {torch.cuda.device_count()} GPU(s) exist")
+    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise ConfigError("train.device: 'mps' requested but MPS is not available here")
+    return torch.device(name)
+
+
+class StopFlag:
+    """Set by SIGINT/SIGTERM/SIGUSR1; the loop finishes the current step, saves and exits."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self, signum, frame) -> None:
+        if self.signum is None:
+            self.signum = signum
+            console.info(f"received {signal.Signals(signum).name}: saving a checkpoint after this step")
+
+
+@contextmanager
+def signal_handlers(flag: StopFlag) -> Iterator[None]:
+    """Install our handlers for the duration of training and restore the previous ones after."""
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.getsignal(s) for s in SIGNAL_EXIT}
+    for s in SIGNAL_EXIT:
+        signal.signal(s, flag)
+    try:
+        yield
+    finally:
+        for s, handler in previous.items():
+            signal.signal(s, handler)
+
+
+def rng_state(device) -> dict:
+    import torch
+
+    state = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state(device)
+    return state
+
+
+def set_rng_state(state: dict, device) -> None:
+    import torch
+
+    torch.set_rng_state(state["cpu"])
+    if device.type == "cuda" and "cuda" in state:
+        torch.cuda.set_rng_state(state["cuda"], device)
+
+
+def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
+    changed = [k for k in cfgmod.diff(saved, new) if k not in RESUME_MAY_CHANGE]
+    if changed:
+        raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {', '.join(changed)}; "
+                          f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume")
+
+
+def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, bool]:
+    """The run directory: a new one, an explicit one, or the one being resumed."""
+    if resume is not None:
+        path = Path(resume)
+        if not (path / "config.yaml").is_file():
+            raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
+        saved = cfgmod.to_dict(cfgmod.load(path / "config.yaml"))
+        check_resume_config(saved, cfgmod.to_dict(cfg), path)
+        return path, True
+    path = create_run_dir(cfg.train.runs_dir, cfg.name, run_dir)
+    atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
+    return path, False
+
+
+def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None) -> Path:
+    """Train `cfg`; return the run directory. `dist` is the DDP context (xaicli.distributed)."""
+    import torch
+
+    from xaicli.data.loader import BatchStream, fits_on_device
+    from xaicli.data.sources import load_dataset
+    from xaicli.logs import MetricsWriter, read_epochs
+    from xaicli.meta import finish_meta, start_meta
+    from xaicli.plots import training_curves
+    from xaicli.tasks import build_task
+
+    rank0 = dist is None or dist.rank == 0
+    console.set_quiet(not rank0)
+    if cfg.train.threads:
+        torch.set_num_threads(cfg.train.threads)
+    device = dist.device if dist is not None else resolve_device(cfg.train.device)
+    torch.manual_seed(cfg.seed)
+
+    data = load_dataset(cfg.data)
+    world = dist.world_size if dist is not None else 1
+    if cfg.data.batch_size % world:
+        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
+                          f"{world} processes (it is the global batch)")
+    stream = BatchStream(data.x_train, data.y_train, cfg.data.batch_size, device, shuffle=True,
+                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, seed=cfg.seed,
+                         resident=fits_on_device(data.x_train, device, cfg.data.device_resident),
+                         rank=dist.rank if dist else 0, world_size=world)
+    if len(stream) == 0:
+        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
+                          f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
+    steps_per_epoch = len(stream)
+    total_steps = steps_per_epoch * cfg.train.epochs
+    task = build_task(cfg, data, device, total_steps)
+    if dist is not None:
+        task.wrap_ddp(dist.wrap)
+
+    path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume)) if dist is not None
+                      else prepare_run(cfg, run_dir, resume))
+    ckpt_dir = path / "checkpoints"
+    start_epoch, start_step, best = 0, 0, None
+    if resuming:
+        clean_stale_temporaries(ckpt_dir)
+        state = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
+        check_checkpoint_kind(state, cfg, task, ckpt_dir / "last.pt")
+        task.load_state_dict(state)
+        set_rng_state(state["rng"], device)
+        start_epoch, start_step, best = state["epoch"], state["step_in_epoch"], state.get("best")
+        if start_epoch >= cfg.train.epochs:
+            if rank0:
+                console.info(f"{path}: already finished ({start_epoch}/{cfg.train.epochs} epochs); nothing to do")
+            return path
+    writer = MetricsWriter(path) if rank0 else None
+    flag = StopFlag()
+    meta = None
+
+    def save(name: str, epoch: int, step_in_epoch: int) -> None:
+        if not rank0:
+            return
+        state = {"format_version": 1, "kind": task.kind, "model_name": cfg.model.name,
+                 "config": cfgmod.to_dict(cfg), "epoch": epoch, "step_in_epoch": step_in_epoch,
+                 "global_step": epoch * steps_per_epoch + step_in_epoch, "best": best,
+                 "monitor": list(task.monitor), "rng": rng_state(device), **task.state_dict()}
+        ensure_finite(state, ckpt_dir / name)
+        save_checkpoint(ckpt_dir / name, state)
+
+    with console.log_to(path / "log.txt") if rank0 else _nullcontext(), signal_handlers(flag):
+        if rank0:
+            meta = start_meta(path, cfg.seed, device, data.provenance,
+                              {"world_size": world, "steps_per_epoch": steps_per_epoch})
+            console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
+                         f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
+                         f"| device {device} | {cfg.train.epochs} epochs x {steps_per_epoch} steps"
+                         + (f" | resuming at epoch {start_epoch + 1} step {start_step}" if resuming else ""))
+        exit_code = 1
+        try:
+            best = _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, dist, path)
+            exit_code = 0
+        except Interrupted as exc:
+            exit_code = exc.exit_code
+            raise
+        finally:
+            if rank0 and meta is not None:
+                epochs = read_epochs(path / "metrics.jsonl")
+                try:
+                    training_curves(epochs, path / "plots" / "training.png")
+                except Exception as exc:  # a plot must never hide the real outcome
+                    console.warn(f"could not draw the training curves: {exc}")
+                finish_meta(path, meta, exit_code if sys.exc_info()[0] is None or exit_code != 0 else 1,
+                            best=best)
+    return path
+
+
+def _nullcontext():
+    from contextlib import nullcontext
+
+    return nullcontext()
+
+
+def check_checkpoint_kind(state: dict, cfg, task, path: Path) -> None:
+    kind, name = state.get("kind"), state.get("model_name")
+    if kind != task.kind or name != cfg.model.name:
+        raise XaiError(f"{path}: checkpoint holds a {kind} '{name}', but the config builds a "
+                       f"{task.kind} '{cfg.model.name}'")
+
+
+def ensure_finite(state: dict, path: Path) -> None:
+    import torch
+
+    for group, modules in state["models"].items():
+        for key, t in modules.items():
+            if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+                raise XaiError(f"refusing to save {path}: {group}.{key} holds NaN or Inf; "
+                               f"the previous checkpoint is kept")
+
+
+def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
+    import torch
+
+    from xaicli.progress import Progress
+
+    steps = len(stream)
+    monitor, mode = task.monitor
+    rank0 = writer is not None
+    with Progress(cfg.train.epochs, steps, enabled=rank0) as progress:
+        for epoch in range(start_epoch, cfg.train.epochs):
+            task.train(True)
+            t0 = time.perf_counter()
+            first = start_step if epoch == start_epoch else 0
+            sums: dict[str, torch.Tensor] = {}
+            window: dict[str, torch.Tensor] = {}
+            bad_step = torch.full((), -1, dtype=torch.long, device=task.device)
+            images = 0
+            progress.start_epoch(epoch, first)
+            for step, (xb, yb) in enumerate(stream.epoch(epoch, first), start=first):
+                out = task.train_step(xb, yb)
+                for k, v in out.items():
+                    sums[k] = sums[k] + v if k in sums else v.clone()
+                    window[k] = window[k] + v if k in window else v.clone()
+                loss_ok = torch.isfinite(out[task_loss_key(out)])
+                bad_step = torch.where((bad_step < 0) & ~loss_ok, torch.tensor(step, device=bad_step.device),
+                                       bad_step)
+                images += len(xb)
+                global_step = epoch * steps + step + 1
+                if global_step % cfg.train.log_every == 0 or step == steps - 1:
+                    check_finite(bad_step, out, epoch, task)
+                    values = reduce_means(window, dist)
+                    window = {}
+                    if rank0:
+                        writer.row("step", epoch=epoch + 1, step=global_step, lr=task.lr(), **values)
+                        progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
+                progress.advance()
+                if flag.signum is not None:
+                    save("last.pt", epoch, step + 1)
+                    raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} at epoch {epoch + 1} "
+                                      f"step {step + 1}; checkpoint saved; continue with "
+                                      f"xai train --resume {path}", SIGNAL_EXIT[flag.signum])
+            check_finite(bad_step, out, epoch, task)
+            train_metrics = {f"train_{k}": v for k, v in reduce_means(sums, dist).items()}
+            val = task.validate() if rank0 or dist is None else {}
+            seconds = time.perf_counter() - t0
+            row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(), "seconds": round(seconds, 3)}
+            improved = monitor in val and (best is None or (val[monitor] > best if mode == "max"
+                                                            else val[monitor] < best))
+            if improved:
+                best = val[monitor]
+            if rank0:
+                writer.epoch(**row)
+                progress.log_epoch(row)
+                save("last.pt", epoch + 1, 0)
+                if improved:
+                    save("best.pt", epoch + 1, 0)
+                task.on_epoch_end(epoch, path)
+            if dist is not None:
+                dist.barrier()
+            if flag.signum is not None and epoch + 1 < cfg.train.epochs:
+                raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} after epoch {epoch + 1}; "
+                                  f"continue with xai train --resume {path}", SIGNAL_EXIT[flag.signum])
+    return best
+
+
+def task_loss_key(out: dict) -> str:
+    return "loss" if "loss" in out else next(k for k in out if "loss" in k)
+
+
+def check_finite(bad_step, out: dict, epoch: int, task) -> None:
+    """Stop with exit 1 if any step's loss was NaN or Inf, naming the step and the loss term."""
+    step = int(bad_step)
+    if step < 0:
+        return
+    terms = [k for k, v in out.items() if "loss" in k and not math.isfinite(float(v))]
+    raise XaiError(f"non-finite loss at epoch {epoch + 1} step {step + 1} "
+                   f"(term: {', '.join(terms) or task_loss_key(out)}); training stopped, "
+                   f"the last good checkpoint is kept; try a lower optim.lr or optim.clip_grad_norm")
+
+
+def reduce_means(sums: dict, dist) -> dict[str, float]:
+    """Sums -> means over the images seen ("count"); all-reduced over ranks under DDP."""
+    import torch
+
+    if not sums:
+        return {}
+    keys = sorted(sums)
+    vec = torch.stack([sums[k].float() for k in keys])
+    if dist is not None:
+        vec = dist.all_reduce_sum(vec)
+    values = dict(zip(keys, vec.tolist()))
+    count = values.pop("count", None)
+    if count:
+        correct = values.pop("correct", None)
+        out = {k: v / count for k, v in values.items()}
+        if correct is not None:
+            out["acc"] = correct / count
+        return out
+    return values
