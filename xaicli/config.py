@@ -37,6 +37,7 @@ class DataConfig:
     batch_size: int = opt(128, "training images per optimizer step (global, over all processes)", min=1)
     eval_batch_size: int = opt(1000, "images per forward pass in evaluation", min=1)
     shift: int = opt(0, "random translation augmentation for training, in pixels (0: off)", min=0, max=8)
+    hflip: bool = opt(False, "random horizontal flips for training (not for digits)")
     num_train: int = opt(0, "use only the first N training images (0: all; synthetic: 0 means 1024)", min=0)
     num_test: int = opt(0, "use only the first N test images (0: all; synthetic: 0 means 256)", min=0)
     device_resident: str = opt("auto", "keep the whole dataset on the device as uint8",
@@ -175,6 +176,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field, tp: Any, source: st
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail(_describe(int))
     elif tp is float:
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise fail(_describe(float))
         value = float(value)

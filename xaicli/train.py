@@ -18,8 +18,7 @@ from typing import Iterator
 from xaicli import config as cfgmod
 from xaicli import console
 from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.run import (atomic_write_text, clean_stale_temporaries, create_run_dir, load_checkpoint,
-                        save_checkpoint)
+from xaicli.run import atomic_write_text, clean_stale_temporaries, create_run_dir, load_checkpoint, save_checkpoint
 
 RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads")
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
@@ -138,7 +137,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
                           f"{world} processes (it is the global batch)")
     stream = BatchStream(data.x_train, data.y_train, cfg.data.batch_size, device, shuffle=True,
-                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, seed=cfg.seed,
+                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, hflip=cfg.data.hflip, seed=cfg.seed,
                          resident=fits_on_device(data.x_train, device, cfg.data.device_resident),
                          rank=dist.rank if dist else 0, world_size=world)
     if len(stream) == 0:

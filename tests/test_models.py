@@ -1,0 +1,42 @@
+import pytest
+import torch
+
+from xaicli.errors import ConfigError
+from xaicli.evaluate import classification_metrics, expected_calibration_error
+from xaicli.models import MODELS, build_model, model_kind
+
+CLASSIFIERS = [n for n in MODELS.names() if model_kind(n) == "classifier"]
+
+
+@pytest.mark.parametrize("name", CLASSIFIERS)
+@pytest.mark.parametrize("shape", [(1, 28, 28), (3, 32, 32)])
+def test_every_classifier_maps_images_to_logits(name, shape):
+    torch.manual_seed(0)
+    model = build_model(name, shape, 10, {})
+    assert isinstance(model, torch.nn.Module)
+    out = model(torch.randn(4, *shape))
+    assert out.shape == (4, 10) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert all(p.grad is not None for p in model.parameters())
+
+
+def test_unknown_model_argument_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.args.depth"):
+        build_model("fast_cnn", (1, 28, 28), 10, {"depth": 3})
+
+
+def test_expected_calibration_error_by_hand():
+    # two bins used: confidence 0.9 (2 samples, 1 right) and 0.6 (2 samples, 2 right)
+    probs = torch.tensor([[0.9, 0.1], [0.9, 0.1], [0.6, 0.4], [0.4, 0.6]])
+    labels = torch.tensor([0, 1, 0, 1])
+    # bin 0.9: |0.5 - 0.9| * 0.5 = 0.2 ; bin 0.6: |1.0 - 0.6| * 0.5 = 0.2
+    assert expected_calibration_error(probs, labels, bins=10) == pytest.approx(0.4)
+
+
+def test_classification_metrics_confusion_and_per_class():
+    logits = torch.tensor([[5.0, 0, 0], [0, 5.0, 0], [5.0, 0, 0], [0, 0, 5.0]])
+    labels = torch.tensor([0, 1, 1, 2])
+    m = classification_metrics(logits, labels, ["a", "b", "c"])
+    assert m["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
+    assert m["accuracy"] == pytest.approx(0.75)
+    assert m["per_class_accuracy"] == {"a": 1.0, "b": 0.5, "c": 1.0}
