@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
-from xaicli.run import load_checkpoint, pick_checkpoint, resolve_run
+from xaicli.run import check_run_links, load_checkpoint, pick_checkpoint, resolve_run
 
 
 @dataclass
@@ -27,6 +27,7 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     from xaicli.train import check_checkpoint_kind, resolve_device
 
     run_dir, ckpt_in_target = resolve_run(target)
+    check_run_links(run_dir)
     cfg = cfgmod.load(run_dir / "config.yaml")
     ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
     dev = resolve_device(device or cfg.train.device)

@@ -65,6 +65,18 @@ def safe_child(run: Path, relative: str | Path) -> Path:
     return target
 
 
+def check_run_links(run: Path) -> None:
+    """Refuse a run directory in which a symlink leads outside it (files we write would escape)."""
+    root = run.resolve()
+    for entry in [run, *run.iterdir(), *(p for d in run.iterdir() if d.is_dir() and not d.is_symlink()
+                                          for p in d.iterdir())]:
+        if entry.is_symlink():
+            target = entry.resolve()
+            if root != target and root not in target.parents:
+                raise XaiError(f"{entry}: is a symlink to {target}, outside the run directory {run}; "
+                               f"refusing to write through it")
+
+
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write to a temporary file in the same folder, fsync, then rename over `path`."""
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import signal
-import sys
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,7 +17,14 @@ from typing import Iterator
 from xaicli import config as cfgmod
 from xaicli import console
 from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.run import atomic_write_text, clean_stale_temporaries, create_run_dir, load_checkpoint, save_checkpoint
+from xaicli.run import (
+    atomic_write_text,
+    check_run_links,
+    clean_stale_temporaries,
+    create_run_dir,
+    load_checkpoint,
+    save_checkpoint,
+)
 
 RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads")
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
@@ -107,6 +113,7 @@ def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, boo
             raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
         saved = cfgmod.to_dict(cfgmod.load(path / "config.yaml"))
         check_resume_config(saved, cfgmod.to_dict(cfg), path)
+        check_run_links(path)
         return path, True
     path = create_run_dir(cfg.train.runs_dir, cfg.name, run_dir)
     atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
@@ -190,8 +197,15 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
         try:
             best = _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, dist, path)
             exit_code = 0
-        except Interrupted as exc:
+        except torch.cuda.OutOfMemoryError:
+            bs = cfg.data.batch_size
+            raise XaiError(f"out of memory on {device} with data.batch_size={bs}; try a smaller batch, "
+                           f"for example data.batch_size={max(1, bs // 2)}") from None
+        except XaiError as exc:
             exit_code = exc.exit_code
+            raise
+        except KeyboardInterrupt:
+            exit_code = 130
             raise
         finally:
             if rank0 and meta is not None:
@@ -200,8 +214,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
                     training_curves(epochs, path / "plots" / "training.png")
                 except Exception as exc:  # a plot must never hide the real outcome
                     console.warn(f"could not draw the training curves: {exc}")
-                finish_meta(path, meta, exit_code if sys.exc_info()[0] is None or exit_code != 0 else 1,
-                            best=best)
+                finish_meta(path, meta, exit_code, best=best)
     return path
 
 
@@ -212,10 +225,33 @@ def _nullcontext():
 
 
 def check_checkpoint_kind(state: dict, cfg, task, path: Path) -> None:
+    """Refuse a checkpoint of another run type, model or shape before load_state_dict sees it."""
+    from xaicli.tasks.base import unwrap
+
     kind, name = state.get("kind"), state.get("model_name")
+    saved_args = (state.get("config") or {}).get("model", {}).get("args", {})
+    held = f"a {kind} '{name}'" + (f" with args {saved_args}" if saved_args else "")
+    built = f"a {task.kind} '{cfg.model.name}'" + (f" with args {cfg.model.args}" if cfg.model.args else "")
     if kind != task.kind or name != cfg.model.name:
-        raise XaiError(f"{path}: checkpoint holds a {kind} '{name}', but the config builds a "
-                       f"{task.kind} '{cfg.model.name}'")
+        raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}")
+    models = state.get("models")
+    if not isinstance(models, dict):
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no model weights)")
+    for key, module in task.modules.items():
+        saved = models.get(key)
+        if not isinstance(saved, dict):
+            raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no weights for '{key}')")
+        own = unwrap(module).state_dict()
+        missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
+        if missing or extra:
+            raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
+                           f"parameters {'missing ' + ', '.join(missing[:3]) if missing else ''}"
+                           f"{' unexpected ' + ', '.join(extra[:3]) if extra else ''}")
+        for k, t in own.items():
+            if getattr(saved[k], "shape", None) != t.shape:
+                raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
+                               f"{key}.{k} has shape {list(getattr(saved[k], 'shape', []))} in the "
+                               f"checkpoint and {list(t.shape)} in the model")
 
 
 def ensure_finite(state: dict, path: Path) -> None:

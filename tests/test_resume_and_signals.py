@@ -1,0 +1,177 @@
+"""Exact resume after SIGKILL, preemption by signals, and a negative control that skips the RNG state."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from conftest import ROOT, SMOKE, xai
+
+# Long enough epochs (128 steps) to land a signal inside epoch 2; dropout and shifts use randomness.
+ARGS = ["data.num_train=2048", "data.batch_size=16", "data.shift=1", "train.epochs=3", "train.log_every=1"]
+
+
+def final_state(run):
+    return torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+
+
+def assert_same_training_state(a, b):
+    for group in ("models", "optimizers"):
+        flat_a, flat_b = _flatten(a[group]), _flatten(b[group])
+        assert flat_a.keys() == flat_b.keys()
+        for k in flat_a:
+            if torch.is_tensor(flat_a[k]):
+                assert torch.equal(flat_a[k], flat_b[k]), f"{group}.{k} differs"
+            else:
+                assert flat_a[k] == flat_b[k], f"{group}.{k} differs"
+    assert a["epoch"] == b["epoch"] and a["global_step"] == b["global_step"]
+
+
+def _flatten(obj, prefix=""):
+    out = {}
+    if isinstance(obj, dict):
+        for k, v in obj.items():
+            out.update(_flatten(v, f"{prefix}{k}."))
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            out.update(_flatten(v, f"{prefix}{i}."))
+    else:
+        out[prefix] = obj
+    return out
+
+
+def start_training(run, extra=()):
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    env.pop("WORLD_SIZE", None)
+    return subprocess.Popen([sys.executable, "-m", "xaicli", "train", str(SMOKE), *ARGS, *extra,
+                             "--run-dir", str(run)], cwd=ROOT, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def wait_for_step_in_epoch(run, epoch, proc, timeout=120):
+    """Poll metrics.jsonl until a step row of `epoch` appears."""
+    deadline = time.time() + timeout
+    path = run / "metrics.jsonl"
+    while time.time() < deadline:
+        if path.exists():
+            for line in path.read_text().splitlines():
+                try:
+                    row = json.loads(line)
+                except json.JSONDecodeError:
+                    continue
+                if row.get("kind") == "step" and row.get("epoch") == epoch:
+                    return
+        if proc.poll() is not None:
+            raise AssertionError(f"training ended before epoch {epoch}: {proc.stderr.read()}")
+        time.sleep(0.005)
+    raise AssertionError("timed out waiting for epoch 2")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    run = tmp_path_factory.mktemp("ref") / "run"
+    xai("train", SMOKE, *ARGS, "--run-dir", run, check=True)
+    return final_state(run)
+
+
+@pytest.fixture(scope="module")
+def killed_run(tmp_path_factory):
+    """A run killed with SIGKILL during epoch 2: only the end-of-epoch-1 checkpoint exists."""
+    run = tmp_path_factory.mktemp("killed") / "run"
+    proc = start_training(run)
+    wait_for_step_in_epoch(run, 2, proc)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+    assert proc.returncode == -signal.SIGKILL
+    assert final_state(run)["epoch"] == 1
+    return run
+
+
+def test_resume_after_sigkill_is_bit_identical(reference, killed_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(killed_run, run)
+    proc = xai("train", "--resume", run)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == str(run)
+    assert_same_training_state(final_state(run), reference)
+    log = (run / "log.txt").read_text()
+    assert "resuming at epoch 2" in log and log.count("epoch 1/3 done") == 1  # appended, not rewritten
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["exit_code"] == 0 and len(meta["previous_attempts"]) == 1
+
+
+def test_negative_control_resume_without_rng_state_differs(reference, killed_run, tmp_path, monkeypatch):
+    from xaicli import config as cfgmod
+    from xaicli import train as train_mod
+
+    run = tmp_path / "run"
+    shutil.copytree(killed_run, run)
+    monkeypatch.setattr(train_mod, "set_rng_state", lambda state, device: None)
+    torch.set_num_threads(1)
+    train_mod.train(cfgmod.load(run / "config.yaml"), resume=str(run))
+    state = final_state(run)
+    assert state["epoch"] == reference["epoch"]
+    weights, ref = state["models"]["model"], reference["models"]["model"]
+    assert any(not torch.equal(weights[k], ref[k]) for k in ref)
+
+
+def test_resuming_a_finished_run_does_nothing(tmp_path):
+    run = tmp_path / "run"
+    xai("train", SMOKE, "train.epochs=1", "--run-dir", run, check=True)
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    proc = xai("train", "--resume", run)
+    assert proc.returncode == 0 and "already finished" in proc.stderr
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+
+
+def test_resume_refuses_a_changed_config_but_allows_the_whitelist(killed_run, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(killed_run, run)
+    before = (run / "checkpoints" / "last.pt").read_bytes()
+    proc = xai("train", "--resume", run, "optim.lr=0.5", "train.epochs=9")
+    assert proc.returncode == 2
+    assert "optim.lr" in proc.stderr and "train.epochs" in proc.stderr and "Traceback" not in proc.stderr
+    assert (run / "checkpoints" / "last.pt").read_bytes() == before
+    ok = xai("train", "--resume", run, "train.log_every=64", "train.device=cpu")
+    assert ok.returncode == 0, ok.stderr
+
+
+@pytest.mark.parametrize("signum, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130), (signal.SIGUSR1, 143)])
+def test_signal_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, signum, code):
+    run = tmp_path / "run"
+    proc = start_training(run)
+    wait_for_step_in_epoch(run, 2, proc)
+    proc.send_signal(signum)
+    proc.send_signal(signum)  # a second signal while saving must not corrupt the checkpoint
+    _, err = proc.communicate(timeout=60)
+    assert proc.returncode == code, err
+    assert "--resume" in err and "Traceback" not in err
+    state = final_state(run)
+    assert state["epoch"] == 1 and state["step_in_epoch"] > 0  # saved inside epoch 2
+    assert json.loads((run / "meta.json").read_text())["exit_code"] == code
+    resumed = xai("train", "--resume", run)
+    assert resumed.returncode == 0, resumed.stderr
+    assert_same_training_state(final_state(run), reference)
+
+
+def test_signal_handlers_are_restored_after_training(tmp_path):
+    from xaicli import config as cfgmod
+    from xaicli.train import train
+
+    def mine(signum, frame):
+        pass
+
+    old = signal.signal(signal.SIGTERM, mine)
+    try:
+        torch.set_num_threads(1)
+        train(cfgmod.load(SMOKE, ["train.epochs=1"]), run_dir=str(tmp_path / "run"))
+        assert signal.getsignal(signal.SIGTERM) is mine
+        assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, old)
