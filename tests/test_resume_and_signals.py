@@ -1,20 +1,12 @@
 """Exact resume after SIGKILL, preemption by signals, and a negative control that skips the RNG state."""
 
 import json
-import os
 import shutil
 import signal
-import subprocess
-import sys
-import time
 
 import pytest
 import torch
-
-from conftest import ROOT, SMOKE, xai
-
-# Long enough epochs (128 steps) to land a signal inside epoch 2; dropout and shifts use randomness.
-ARGS = ["data.num_train=2048", "data.batch_size=16", "data.shift=1", "train.epochs=3", "train.log_every=1"]
+from conftest import ARGS, SMOKE, start_training, wait_for_step_in_epoch, xai
 
 
 def final_state(run):
@@ -44,33 +36,6 @@ def _flatten(obj, prefix=""):
     else:
         out[prefix] = obj
     return out
-
-
-def start_training(run, extra=()):
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    env.pop("WORLD_SIZE", None)
-    return subprocess.Popen([sys.executable, "-m", "xaicli", "train", str(SMOKE), *ARGS, *extra,
-                             "--run-dir", str(run)], cwd=ROOT, env=env,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-
-
-def wait_for_step_in_epoch(run, epoch, proc, timeout=120):
-    """Poll metrics.jsonl until a step row of `epoch` appears."""
-    deadline = time.time() + timeout
-    path = run / "metrics.jsonl"
-    while time.time() < deadline:
-        if path.exists():
-            for line in path.read_text().splitlines():
-                try:
-                    row = json.loads(line)
-                except json.JSONDecodeError:
-                    continue
-                if row.get("kind") == "step" and row.get("epoch") == epoch:
-                    return
-        if proc.poll() is not None:
-            raise AssertionError(f"training ended before epoch {epoch}: {proc.stderr.read()}")
-        time.sleep(0.005)
-    raise AssertionError("timed out waiting for epoch 2")
 
 
 @pytest.fixture(scope="module")

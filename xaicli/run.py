@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -82,6 +83,7 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
+        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -94,6 +96,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         except OSError:
             pass
         raise
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _fsync_dir(folder: Path) -> None:
@@ -156,11 +164,15 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     try:
         state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        if "weights_only" in str(exc) or "Unsupported global" in str(exc):
-            raise XaiError(f"{path}: refused to load: the checkpoint holds Python objects other than "
-                           f"tensors and plain data ({first[:160]})") from None
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None
+        text = " ".join(str(exc).split())
+        found = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", text, re.IGNORECASE)
+        if found:
+            name = (found.group(1) or found.group(2)).rstrip(".,")
+            raise XaiError(f"{path}: refused to load: the checkpoint asks to run or build the Python object "
+                           f"'{name}', which a checkpoint never needs; it was not loaded") from None
+        detail = re.search(r"WeightsUnpickler error:\s*(.{0,80}?)(\s+Check|$)", text)
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete "
+                       f"({detail.group(1) if detail else text[:120]})") from None
     except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None

@@ -29,7 +29,7 @@ class ImageData:
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
         return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
 
-    def limit(self, num_train: int, num_test: int) -> "ImageData":
+    def limit(self, num_train: int, num_test: int) -> ImageData:
         """Keep only the first N images of each split (0 keeps all)."""
         if num_train:
             self.x_train, self.y_train = self.x_train[:num_train], self.y_train[:num_train]
