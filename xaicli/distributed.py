@@ -35,6 +35,14 @@ class Dist:
         td.all_reduce(tensor, op=td.ReduceOp.SUM)
         return tensor
 
+    def max_int(self, value: int) -> int:
+        import torch
+        import torch.distributed as td
+
+        t = torch.tensor([value], dtype=torch.long, device=self.device)
+        td.all_reduce(t, op=td.ReduceOp.MAX)
+        return int(t.item())
+
     def barrier(self) -> None:
         import torch.distributed as td
 

@@ -281,6 +281,7 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
             sums: dict[str, torch.Tensor] = {}
             window: dict[str, torch.Tensor] = {}
             bad_step = torch.full((), -1, dtype=torch.long, device=task.device)
+            step_counter = torch.full((), first - 1, dtype=torch.long, device=task.device)
             images = 0
             progress.start_epoch(epoch, first)
             for step, (xb, yb) in enumerate(stream.epoch(epoch, first), start=first):
@@ -288,25 +289,27 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
                 for k, v in out.items():
                     sums[k] = sums[k] + v if k in sums else v.clone()
                     window[k] = window[k] + v if k in window else v.clone()
+                step_counter += 1  # on the device: no host sync inside the step
                 loss_ok = torch.isfinite(out[task_loss_key(out)])
-                bad_step = torch.where((bad_step < 0) & ~loss_ok, torch.tensor(step, device=bad_step.device),
-                                       bad_step)
+                bad_step = torch.where((bad_step < 0) & ~loss_ok, step_counter, bad_step)
                 images += len(xb)
                 global_step = epoch * steps + step + 1
-                if global_step % cfg.train.log_every == 0 or step == steps - 1:
-                    check_finite(bad_step, out, epoch, task)
+                log_now = global_step % cfg.train.log_every == 0 or step == steps - 1
+                if log_now:
+                    check_finite(bad_step, out, epoch, task, dist)
                     values = reduce_means(window, dist)
                     window = {}
                     if rank0:
                         writer.row("step", epoch=epoch + 1, step=global_step, lr=task.lr(), **values)
                         progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
                 progress.advance()
-                if flag.signum is not None:
+                signum = stop_signal(flag, dist, log_now)
+                if signum:
                     save("last.pt", epoch, step + 1)
-                    raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} at epoch {epoch + 1} "
+                    raise Interrupted(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1} "
                                       f"step {step + 1}; checkpoint saved; continue with "
-                                      f"xai train --resume {path}", SIGNAL_EXIT[flag.signum])
-            check_finite(bad_step, out, epoch, task)
+                                      f"xai train --resume {path}", SIGNAL_EXIT[signum])
+            check_finite(bad_step, out, epoch, task, dist)
             train_metrics = {f"train_{k}": v for k, v in reduce_means(sums, dist).items()}
             val = task.validate() if rank0 or dist is None else {}
             seconds = time.perf_counter() - t0
@@ -324,19 +327,33 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
                 task.on_epoch_end(epoch, path)
             if dist is not None:
                 dist.barrier()
-            if flag.signum is not None and epoch + 1 < cfg.train.epochs:
-                raise Interrupted(f"stopped by {signal.Signals(flag.signum).name} after epoch {epoch + 1}; "
-                                  f"continue with xai train --resume {path}", SIGNAL_EXIT[flag.signum])
+            signum = stop_signal(flag, dist, True)
+            if signum and epoch + 1 < cfg.train.epochs:
+                raise Interrupted(f"stopped by {signal.Signals(signum).name} after epoch {epoch + 1}; "
+                                  f"continue with xai train --resume {path}", SIGNAL_EXIT[signum])
     return best
+
+
+def stop_signal(flag: StopFlag, dist, sync_point: bool) -> int:
+    """The signal to stop for, or 0. Under DDP the ranks agree on it at log steps only, so that
+    they all save-and-stop after the same step without a collective call inside every step."""
+    if dist is None:
+        return flag.signum or 0
+    if not sync_point:
+        return 0
+    return dist.max_int(flag.signum or 0)
 
 
 def task_loss_key(out: dict) -> str:
     return "loss" if "loss" in out else next(k for k in out if "loss" in k)
 
 
-def check_finite(bad_step, out: dict, epoch: int, task) -> None:
-    """Stop with exit 1 if any step's loss was NaN or Inf, naming the step and the loss term."""
+def check_finite(bad_step, out: dict, epoch: int, task, dist=None) -> None:
+    """Stop with exit 1 if any step's loss was NaN or Inf, naming the step and the loss term.
+    Under DDP every rank stops together if any rank saw one."""
     step = int(bad_step)
+    if dist is not None and dist.max_int(1 if step >= 0 else 0) and step < 0:
+        raise XaiError(f"non-finite loss on another process in epoch {epoch + 1}; training stopped")
     if step < 0:
         return
     terms = [k for k, v in out.items() if "loss" in k and not math.isfinite(float(v))]

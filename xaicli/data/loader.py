@@ -42,11 +42,16 @@ class Normalizer(torch.nn.Module):
         return x.float().mul_(self.scale).sub_(self.shift)
 
 
-def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator) -> torch.Tensor:
-    """Translate each image by its own integer offset in [-max_shift, max_shift], zero fill."""
+def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator | None = None,
+                 offsets: torch.Tensor | None = None) -> torch.Tensor:
+    """Translate each image by its own integer offset in [-max_shift, max_shift], zero fill.
+
+    `offsets` (N, 2) may be given; otherwise they are drawn from `g`."""
     n, _, h, w = x.shape
     s = max_shift
-    offsets = torch.randint(-s, s + 1, (n, 2), generator=g).to(x.device)
+    if offsets is None:
+        offsets = torch.randint(-s, s + 1, (n, 2), generator=g)
+    offsets = offsets.to(x.device)
     padded = torch.nn.functional.pad(x, (s, s, s, s))
     rows = (torch.arange(h, device=x.device) + s).unsqueeze(0) + offsets[:, :1]  # (n, h)
     cols = (torch.arange(w, device=x.device) + s).unsqueeze(0) + offsets[:, 1:]  # (n, w)
@@ -84,17 +89,24 @@ class BatchStream:
         order = order.to(self.x.device)
         for step in range(start_step, len(self)):
             chunk = order[step * self.batch_size: (step + 1) * self.batch_size]
-            local = chunk.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else chunk
-            xb = self.x.index_select(0, local)
-            yb = self.y.index_select(0, local)
+            mine = self._mine(chunk)
+            xb = self.x.index_select(0, mine)
+            yb = self.y.index_select(0, mine)
             if self.shift or self.hflip:
+                # drawn for the whole global batch, then sliced: the same images get the same
+                # augmentation whatever the number of processes
                 g = _generator(self.seed, epoch, step, 7)
                 if self.shift:
-                    xb = random_shift(xb, self.shift, g)
+                    offsets = torch.randint(-self.shift, self.shift + 1, (len(chunk), 2), generator=g)
+                    xb = random_shift(xb, self.shift, offsets=self._mine(offsets))
                 if self.hflip:
-                    flip = (torch.rand(len(xb), generator=g) < 0.5).to(xb.device).view(-1, 1, 1, 1)
-                    xb = torch.where(flip, xb.flip(3), xb)
+                    flip = self._mine(torch.rand(len(chunk), generator=g) < 0.5)
+                    xb = torch.where(flip.to(xb.device).view(-1, 1, 1, 1), xb.flip(3), xb)
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
+
+    def _mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's contiguous slice of a global-batch tensor."""
+        return t.tensor_split(self.world_size)[self.rank] if self.world_size > 1 else t
 
 
 def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,

@@ -1,0 +1,43 @@
+"""DDP on this CPU: torchrun with the gloo backend and 2 processes equals 1 process with the same
+global batch, creates exactly one run directory, and only rank 0 writes to the console."""
+
+import os
+import subprocess
+import sys
+
+import torch
+from conftest import SMOKE, xai
+
+# No batch norm and no dropout: with those, per-rank statistics and masks legitimately differ.
+ARGS = ["model.name=mlp", "model.args={hidden: [64]}", "data.batch_size=32", "data.shift=1", "train.epochs=2",
+        "train.log_every=4"]
+
+
+def torchrun(*args, cwd):
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
+    for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
+        env.pop(k, None)
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                           "--master_addr=127.0.0.1", "--master_port=29517", "-m", "xaicli", *map(str, args)],
+                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_path):
+    single = tmp_path / "single"
+    xai("train", SMOKE, *ARGS, "--run-dir", single, check=True)
+    runs = tmp_path / "runs"
+    proc = torchrun("train", SMOKE, *ARGS, f"train.runs_dir={runs}", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    made = list(runs.iterdir())
+    assert len(made) == 1  # exactly one run directory
+    assert proc.stdout.strip().splitlines() == [str(made[0])]  # printed once, by rank 0
+    ddp = made[0]
+    assert proc.stderr.count("epoch 2/2 done") == 1  # rank 0's logs only
+    a = torch.load(single / "checkpoints" / "last.pt", weights_only=True)["models"]["model"]
+    b = torch.load(ddp / "checkpoints" / "last.pt", weights_only=True)["models"]["model"]
+    assert not any(k.startswith("module.") for k in b)
+    for k in a:  # stated tolerance: float reordering of the gradient average
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)
+    ea = [line for line in (single / "metrics.csv").read_text().splitlines()[1:]]
+    eb = [line for line in (ddp / "metrics.csv").read_text().splitlines()[1:]]
+    assert len(ea) == len(eb) == 2
