@@ -167,9 +167,13 @@ def dcgan_init(module: nn.Module) -> nn.Module:
 @MODELS.register("mlp_gan")
 def mlp_gan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100,
             g_hidden: list | tuple = (256, 512), d_hidden: list | tuple = (256, 128), dropout: float = 0.0,
-            loss: str = "bce", n_critic: int = 1, gp_weight: float = 10.0, ema: float = 0.0) -> GAN:
-    """The article's MLP GAN: G latent -> 256 -> 512 -> C*H*W (tanh); D C*H*W -> 256 -> 128 -> 1 logit."""
-    g = MLPGenerator(latent_dim, list(g_hidden), in_shape)
+            batch_norm: bool = False, loss: str = "bce", n_critic: int = 1, gp_weight: float = 10.0,
+            ema: float = 0.0) -> GAN:
+    """The article's MLP GAN: G latent -> 256 -> 512 -> C*H*W (tanh); D C*H*W -> 256 -> 128 -> 1 logit.
+
+    `batch_norm` adds batch norm after G's hidden layers; `dropout` follows each hidden layer of D.
+    """
+    g = MLPGenerator(latent_dim, list(g_hidden), in_shape, batch_norm=batch_norm)
     d = MLPDiscriminator(in_shape, list(d_hidden), dropout=dropout)
     return GAN(g, d, latent_dim=latent_dim, num_classes=num_classes, conditional=False, loss=loss,
                n_critic=n_critic, gp_weight=gp_weight, ema=ema)

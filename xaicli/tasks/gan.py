@@ -51,6 +51,7 @@ class GanTask(Task):
         compile_ = torch.compile if cfg.train.compile else (lambda m: m)
         self._g, self._d = compile_(gan.generator), compile_(gan.discriminator)
         self.steps = 0  # D steps taken: decides which steps also update G
+        self._freeze_d = True  # skip D's parameter gradients in the G step (not under DDP: its hooks expect them)
 
     # -- the interface other commands use ------------------------------------------------------------
     @property
@@ -107,6 +108,7 @@ class GanTask(Task):
     def wrap_ddp(self, ddp_fn) -> None:
         """Under DDP each network is wrapped on its own; the saved weights stay the plain module's."""
         self._g, self._d = ddp_fn(self.gan.generator), ddp_fn(self.gan.discriminator)
+        self._freeze_d = False
 
     def train(self, mode: bool = True) -> None:
         self.gan.train(mode)
@@ -145,7 +147,7 @@ class GanTask(Task):
             out["gp"] = gp.detach() * len(x)
         self._step("discriminator", total_d, gan.discriminator.parameters())
         if g_step:
-            gan.discriminator.requires_grad_(False)
+            gan.discriminator.requires_grad_(not self._freeze_d)
             with autocast(self.device, precision):
                 loss_g = generator_loss(kind, self._d(fake, labels).float())
             self._step("generator", loss_g, gan.generator.parameters())
