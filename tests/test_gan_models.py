@@ -66,6 +66,15 @@ def test_mlp_gan_has_the_article_layer_sizes():
     assert isinstance(list(gan.generator.modules())[-1], torch.nn.Tanh)
 
 
+@pytest.mark.parametrize("conditioning", ["concat", "projection"])
+def test_cgan_discriminator_depends_on_the_label(conditioning):
+    gan = build_model("cgan", SHAPE, 10, {**SMALL["cgan"], "d_conditioning": conditioning})
+    torch.nn.init.normal_(next(p for n, p in gan.discriminator.named_parameters() if "embed" in n or "project" in n))
+    x = torch.rand(4, *SHAPE) * 2 - 1
+    a, b = gan.discriminator(x, torch.zeros(4, dtype=torch.long)), gan.discriminator(x, torch.ones(4, dtype=torch.long))
+    assert a.shape == (4,) and not torch.allclose(a, b)
+
+
 def test_conditional_models_need_labels():
     gan = build_model("cgan", SHAPE, 10, SMALL["cgan"])
     with pytest.raises(ValueError, match="labels"):

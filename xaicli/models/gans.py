@@ -76,28 +76,40 @@ class MLPGenerator(nn.Module):
 
 
 class MLPDiscriminator(nn.Module):
-    """Flattened image (+ label embedding) -> hidden layers (LeakyReLU, dropout) -> one logit."""
+    """Flattened image -> hidden layers (LeakyReLU, dropout) -> one logit, optionally class-conditional.
+
+    conditioning "concat": a label embedding joins the pixels at the input (Mirza & Osindero 2014);
+    "projection": the logit gains <embed(label), last hidden features> (Miyato & Koyama 2018).
+    """
 
     def __init__(self, in_shape: tuple[int, int, int], hidden: list, num_classes: int = 0, embed_dim: int = 0,
-                 dropout: float = 0.0) -> None:
+                 dropout: float = 0.0, conditioning: str = "none") -> None:
         super().__init__()
-        self.embed = nn.Embedding(num_classes, embed_dim) if embed_dim else None
+        if conditioning not in ("none", "concat", "projection"):
+            raise ValueError(f"conditioning must be concat or projection, found {conditioning!r}")
+        self.conditioning = conditioning
+        width = math.prod(in_shape) + (embed_dim if conditioning == "concat" else 0)
+        self.embed = nn.Embedding(num_classes, embed_dim) if conditioning == "concat" else None
         layers: list[nn.Module] = []
-        width = math.prod(in_shape) + embed_dim
         for units in hidden:
             layers += [nn.Linear(width, int(units)), nn.LeakyReLU(0.2)]
             if dropout:
                 layers.append(nn.Dropout(dropout))
             width = int(units)
-        layers.append(nn.Linear(width, 1))
-        self.net = nn.Sequential(*layers)
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Linear(width, 1)
+        self.project = nn.Embedding(num_classes, width) if conditioning == "projection" else None
 
     def forward(self, x: torch.Tensor, labels: torch.Tensor | None = None) -> torch.Tensor:
-        _check_labels(labels, self.embed is not None)
+        _check_labels(labels, self.conditioning != "none")
         h = x.flatten(1)
         if self.embed is not None:
             h = torch.cat([h, self.embed(labels)], 1)
-        return self.net(h).squeeze(1)
+        h = self.features(h)
+        out = self.head(h).squeeze(1)
+        if self.project is not None:
+            out = out + (self.project(labels) * h).sum(1)
+        return out
 
 
 def _spatial(in_shape: tuple[int, int, int]) -> tuple[int, int]:
@@ -195,13 +207,17 @@ def dcgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 10
 @MODELS.register("cgan")
 def cgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100, embed_dim: int = 10,
          g_hidden: list | tuple = (256, 512), d_hidden: list | tuple = (512, 256), dropout: float = 0.0,
-         batch_norm: bool = False, loss: str = "bce", n_critic: int = 1, gp_weight: float = 10.0,
-         ema: float = 0.0) -> GAN:
-    """Class-conditional MLP GAN (Mirza & Osindero 2014): a label embedding joins z in G and the image in D."""
+         batch_norm: bool = False, d_conditioning: str = "projection", loss: str = "bce", n_critic: int = 1,
+         gp_weight: float = 10.0, ema: float = 0.0) -> GAN:
+    """Class-conditional MLP GAN (Mirza & Osindero 2014): a label embedding joins z in G; D sees the label
+    through a projection (default) or an embedding joined to the pixels (`d_conditioning: concat`)."""
     if int(embed_dim) < 1:
         raise ValueError(f"embed_dim must be >= 1, found {embed_dim!r}")
+    if d_conditioning not in ("concat", "projection"):
+        raise ValueError(f"d_conditioning must be concat or projection, found {d_conditioning!r}")
     g = MLPGenerator(latent_dim, list(g_hidden), in_shape, num_classes, int(embed_dim), batch_norm=batch_norm)
-    d = MLPDiscriminator(in_shape, list(d_hidden), num_classes, int(embed_dim), dropout=dropout)
+    d = MLPDiscriminator(in_shape, list(d_hidden), num_classes, int(embed_dim), dropout=dropout,
+                         conditioning=d_conditioning)
     return GAN(g, d, latent_dim=latent_dim, num_classes=num_classes, conditional=True, loss=loss,
                n_critic=n_critic, gp_weight=gp_weight, ema=ema)
 
