@@ -4,7 +4,8 @@ Step order (one call per data batch):
   1. G makes a batch of fakes from fresh noise (with a graph only when G is updated this step).
   2. D step: loss on D(real) and D(fake.detach()), plus the gradient penalty for wgan_gp.
   3. G step, every `n_critic`-th call (every call for n_critic = 1): loss on D(fake) through the
-     just-updated D; then the EMA copy of G (if `model.args.ema` > 0) moves toward G.
+     just-updated D; then the EMA copy of G (if `model.args.ema` > 0) moves toward G, with the decay
+     warmed up as min(ema, (1 + t) / (10 + t)) over G updates t so early weights fade quickly.
 Each critic step sees a fresh real batch, as in WGAN-GP's algorithm.
 
 Logged means per image: loss_d (adversarial part), loss_g, d_real and d_fake (mean D output, a logit
@@ -165,7 +166,9 @@ class GanTask(Task):
     def _update_ema(self) -> None:
         if "generator_ema" not in self.modules:
             return
-        ema, decay = self.modules["generator_ema"], self.gan.ema
+        g_updates = self.steps // self.gan.n_critic  # G updates before this one
+        decay = min(self.gan.ema, (1 + g_updates) / (10 + g_updates))  # warm-up: early weights fade fast
+        ema = self.modules["generator_ema"]
         src = self.gan.generator
         torch._foreach_lerp_(list(ema.parameters()), list(src.parameters()), 1.0 - decay)
         for b_ema, b in zip(ema.buffers(), src.buffers()):
