@@ -188,3 +188,22 @@ def test_interface_attributes_for_explanations():
     assert plain.conditional is False
     images = plain.generate(3, seed=0)
     assert plain.discriminator(images).shape == (3,)
+
+
+def test_interpolation_runs_from_one_latent_point_to_the_other():
+    from xaicli.sample import slerp
+
+    z = torch.randn(2, 100, generator=torch.Generator().manual_seed(0))
+    path = slerp(z[0], z[1], 5)
+    assert path.shape == (5, 100)
+    assert torch.allclose(path[0], z[0], atol=1e-5) and torch.allclose(path[-1], z[1], atol=1e-5)
+    assert torch.allclose(slerp(z[0], z[0], 3), z[0].expand(3, -1), atol=1e-5)  # parallel: no division by 0
+
+
+def test_grid_places_images_row_major_with_a_gutter():
+    from xaicli.images import grid
+
+    images = torch.stack([torch.full((1, 2, 2), v, dtype=torch.uint8) for v in (10, 20, 30)])
+    g = grid(images, ncol=2, pad=1)
+    assert g.shape == (1, 1 + 2 * 3, 1 + 2 * 3)
+    assert g[0, 1, 1] == 10 and g[0, 1, 4] == 20 and g[0, 4, 1] == 30 and g[0, 4, 4] == 0 and g[0, 0, 0] == 0
