@@ -83,6 +83,7 @@ def test_sample_default_folders_are_numbered_and_never_reused(runs):
     assert first.exit_code == 0 and second.exit_code == 0
     one, two = Path(first.stdout.strip()), Path(second.stdout.strip())
     assert one.parent == two.parent == runs["gan"] / "samples" and one != two
+    assert one.name.isdigit() and int(two.name) == int(one.name) + 1
     assert (one / "manifest.json").is_file() and (two / "manifest.json").is_file()
     again = cli("sample", runs["gan"], "-n", 2, "--out", one)
     assert again.exit_code == 2 and "not an empty folder" in again.output
