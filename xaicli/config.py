@@ -81,6 +81,8 @@ class EvalConfig:
     split: str = opt("test", "split evaluated by xai eval", choices=("train", "test"))
     ece_bins: int = opt(15, "bins of the expected calibration error", min=1)
     classifier: str = opt("", "classifier run whose features score GAN samples (FID, KID)")
+    num_samples: int = opt(10000, "GAN runs: generated and real images compared (capped at the held-out "
+                                  "set size)", min=2)
 
 
 @dataclass

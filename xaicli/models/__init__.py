@@ -7,7 +7,7 @@ import inspect
 from xaicli.errors import ConfigError
 from xaicli.registry import Registry, did_you_mean
 
-MODELS = Registry("model", modules=("xaicli.models.classifiers",))
+MODELS = Registry("model", modules=("xaicli.models.classifiers", "xaicli.models.gans"))
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, args: dict):

@@ -1,0 +1,129 @@
+"""`xai sample RUN`: images from a GAN run's generator, written so they can be found and reproduced.
+
+Output folder (a new RUN/samples/NNN by default, never overwritten):
+  grid.png            all images in one grid (an interpolation strip is one row)
+  images/NNNNNN.png   one PNG per image
+  samples.pt          {"images": uint8 (N, C, H, W), "labels": long (N,) or absent}; read it with
+                      xaicli.run.load_checkpoint (a weights-only torch file)
+  manifest.json       run, checkpoint, seed, n, label, interpolate, model and the files
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from xaicli import config as cfgmod
+from xaicli.errors import ConfigError, XaiError
+from xaicli.run import resolve_run, safe_child, save_checkpoint, write_json
+
+SAMPLE_FORMAT = 1
+
+
+def check_sampleable(run: str) -> None:
+    """Only GAN runs can be sampled: a usage error (exit 2) for anything else, before loading weights."""
+    from xaicli.models import MODELS, model_kind
+
+    run_dir, _ = resolve_run(run)
+    cfg = cfgmod.load(run_dir / "config.yaml")
+    if model_kind(cfg.model.name) != "gan":
+        gans = [name for name in MODELS.names() if model_kind(name) == "gan"]
+        raise ConfigError(f"sample: {run_dir} is a {model_kind(cfg.model.name)} run ('{cfg.model.name}'); "
+                          f"only GAN runs can be sampled ({', '.join(gans)})")
+
+
+def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:
+    """`steps` points on the great circle from z0 to z1 (linear when they are parallel)."""
+    t = torch.linspace(0, 1, steps, device=z0.device).unsqueeze(1)
+    cos = (z0 @ z1 / (z0.norm() * z1.norm()).clamp_min(1e-12)).clamp(-1, 1)
+    omega = torch.arccos(cos)
+    if float(omega.sin().abs()) < 1e-6:
+        return (1 - t) * z0 + t * z1
+    return (torch.sin((1 - t) * omega) * z0 + torch.sin(t * omega) * z1) / omega.sin()
+
+
+def sample_inputs(task, n: int, seed: int, label: int | None, interpolate: bool):
+    """(latents, labels or None) for a sample request."""
+    if label is not None:
+        if not task.conditional:
+            raise ConfigError(f"--label: this GAN ('{task.cfg.model.name}') is not class-conditional; "
+                              f"leave --label out (only cgan runs take one)")
+        if not 0 <= label < task.num_classes:
+            raise ConfigError(f"--label: expected a class in 0..{task.num_classes - 1}, found {label}")
+    if interpolate:
+        if n < 2:
+            raise ConfigError("--interpolate: needs -n of at least 2 (the two end points)")
+        ends = task.noise(2, seed)
+        z = slerp(ends[0], ends[1], n)
+    else:
+        z = task.noise(n, seed)
+    if not task.conditional:
+        return z, None
+    if label is not None:
+        return z, torch.full((n,), label, dtype=torch.long, device=task.device)
+    if interpolate:
+        return z, torch.zeros(n, dtype=torch.long, device=task.device)
+    return z, task.default_labels(n)
+
+
+def numbered_folder(parent: Path) -> Path:
+    """parent/NNN with the next free number; mkdir is atomic, so two commands never share one."""
+    parent.mkdir(parents=True, exist_ok=True)
+    n = max((int(p.name) for p in parent.iterdir() if p.is_dir() and p.name.isdigit()), default=0) + 1
+    while True:
+        path = parent / f"{n:03d}"
+        try:
+            path.mkdir()
+            return path
+        except FileExistsError:
+            n += 1
+        except OSError as exc:
+            raise XaiError(f"{path}: cannot create the sample folder ({exc.strerror})") from None
+
+
+def output_folder(run_dir: Path, out: str | None) -> Path:
+    """A fresh numbered folder under RUN/samples, or --out DIR when it is new or empty."""
+    if out is None:
+        return numbered_folder(safe_child(run_dir, "samples"))
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"--out {path}: exists and is not an empty folder; choose a new one")
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | None, manifest: dict,
+                  ncol: int) -> None:
+    from xaicli.images import save_grid, save_png
+
+    save_grid(images, folder / "grid.png", ncol=ncol)
+    for i, image in enumerate(images):
+        save_png(image, folder / "images" / f"{i:06d}.png")
+    payload = {"format_version": SAMPLE_FORMAT, "images": images.contiguous()}
+    if labels is not None:
+        payload["labels"] = labels.cpu()
+    save_checkpoint(folder / "samples.pt", payload)
+    write_json(folder / "manifest.json", manifest)
+
+
+def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
+               out: str | None = None, checkpoint: str = "last") -> str:
+    """Generate and write the images; return the output folder."""
+    from xaicli.images import to_uint8
+    from xaicli.restore import restore
+
+    if n < 1:
+        raise ConfigError(f"-n: expected at least 1 image, found {n}")
+    check_sampleable(run)
+    restored = restore(run, checkpoint)
+    task = restored.task
+    z, labels = sample_inputs(task, n, seed, label, interpolate)
+    images = to_uint8(task.decode(z, labels))
+    folder = output_folder(restored.run_dir, out)
+    manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint), "model": restored.cfg.model.name,
+                "seed": seed, "n": n, "label": label, "interpolate": interpolate,
+                "labels": None if labels is None else labels.tolist(), "shape": list(images.shape),
+                "files": {"grid": "grid.png", "images": "images/", "tensor": "samples.pt"}}
+    write_samples(folder, images, labels, manifest, ncol=n if interpolate else min(8, n))
+    return str(folder)

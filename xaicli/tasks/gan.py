@@ -1,0 +1,200 @@
+"""The GAN task: two optimisers, the step order, what is logged, the per-epoch sample grid, EMA.
+
+Step order (one call per data batch):
+  1. G makes a batch of fakes from fresh noise (with a graph only when G is updated this step).
+  2. D step: loss on D(real) and D(fake.detach()), plus the gradient penalty for wgan_gp.
+  3. G step, every `n_critic`-th call (every call for n_critic = 1): loss on D(fake) through the
+     just-updated D; then the EMA copy of G (if `model.args.ema` > 0) moves toward G, with the decay
+     warmed up as min(ema, (1 + t) / (10 + t)) over G updates t so early weights fade quickly.
+Each critic step sees a fresh real batch, as in WGAN-GP's algorithm.
+
+Logged means per image: loss_d (adversarial part), loss_g, d_real and d_fake (mean D output, a logit
+or critic value), gp (wgan_gp). On critic-only steps loss_g is G's loss on that step's fakes against
+the critic before its update, so every step reports one.
+
+Checkpoints: GANs have no validation number that tracks sample quality (FID needs a classifier run
+and minutes), so GAN runs keep only last.pt; `--checkpoint best` falls back to it.
+"""
+
+from __future__ import annotations
+
+import copy
+
+import torch
+
+from xaicli.models import build_model
+from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
+from xaicli.tasks.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+
+GRID_COLUMNS = 8
+
+
+class GanTask(Task):
+    kind = "gan"
+    monitor = ("none", "min")  # validate() returns nothing: best.pt is never written
+
+    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
+        super().__init__(cfg, data, device, total_steps)
+        gan = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
+        self.modules = {"gan": gan}
+        if gan.ema:
+            self.modules["generator_ema"] = copy.deepcopy(gan.generator).requires_grad_(False).eval()
+        self.latent_dim: int = gan.latent_dim
+        self.conditional: bool = gan.conditional
+        self.num_classes: int = data.num_classes
+        self.image_shape = tuple(data.shape)
+        self.optimizers = {"generator": make_optimizer(gan.generator.parameters(), cfg.optim, device),
+                           "discriminator": make_optimizer(gan.discriminator.parameters(), cfg.optim, device)}
+        g_steps = max(2, total_steps // gan.n_critic)
+        self.schedulers = {"generator": make_scheduler(self.optimizers["generator"], cfg.optim, g_steps),
+                           "discriminator": make_scheduler(self.optimizers["discriminator"], cfg.optim,
+                                                           total_steps)}
+        compile_ = torch.compile if cfg.train.compile else (lambda m: m)
+        self._g, self._d = compile_(gan.generator), compile_(gan.discriminator)
+        self.steps = 0  # D steps taken: decides which steps also update G
+        self._freeze_d = True  # skip D's parameter gradients in the G step (not under DDP: its hooks expect them)
+
+    # -- the interface other commands use ------------------------------------------------------------
+    @property
+    def gan(self) -> torch.nn.Module:
+        return unwrap(self.modules["gan"])
+
+    @property
+    def generator(self) -> torch.nn.Module:
+        """The generator used for sampling: the EMA copy when EMA is on."""
+        return self.modules["generator_ema"] if "generator_ema" in self.modules else self.gan.generator
+
+    @property
+    def discriminator(self) -> torch.nn.Module:
+        return self.gan.discriminator
+
+    def to_model_input(self, x_uint8: torch.Tensor) -> torch.Tensor:
+        """uint8 images -> float in [-1, 1] on the task's device, the scale D sees and G produces."""
+        return x_uint8.to(self.device, non_blocking=True).float().div_(127.5).sub_(1.0)
+
+    def default_labels(self, n: int) -> torch.Tensor:
+        """Classes 0, 1, ..., K-1, 0, 1, ... for conditional sampling without requested labels."""
+        return torch.arange(n, device=self.device) % self.num_classes
+
+    def noise(self, n: int, seed: int) -> torch.Tensor:
+        """Latent points from a CPU generator: the same seed gives the same noise on every device."""
+        g = torch.Generator().manual_seed(int(seed))
+        return torch.randn(n, self.latent_dim, generator=g).to(self.device)
+
+    @torch.no_grad()
+    def decode(self, z: torch.Tensor, labels: torch.Tensor | None = None, batch_size: int = 1000) -> torch.Tensor:
+        """Images in [-1, 1] from given latents (and labels), with the sampling generator in eval mode."""
+        if self.conditional and labels is None:
+            labels = self.default_labels(len(z))
+        gen = self.generator
+        was_training = gen.training
+        gen.eval()
+        try:
+            out = [gen(z[i:i + batch_size], None if labels is None else labels[i:i + batch_size].to(self.device))
+                   .float() for i in range(0, len(z), batch_size)]
+        finally:
+            gen.train(was_training)
+        return torch.cat(out) if out else torch.empty(0, *self.image_shape, device=self.device)
+
+    def generate(self, n: int, seed: int, labels: torch.Tensor | None = None) -> torch.Tensor:
+        """n images in [-1, 1] on the task's device; deterministic for a seed."""
+        if labels is not None:
+            if not self.conditional:
+                raise ValueError("labels given, but this GAN is not class-conditional")
+            if len(labels) != n:
+                raise ValueError(f"expected {n} labels, found {len(labels)}")
+        return self.decode(self.noise(n, seed), labels)
+
+    # -- training ------------------------------------------------------------------------------------
+    def wrap_ddp(self, ddp_fn) -> None:
+        """Under DDP each network is wrapped on its own; the saved weights stay the plain module's."""
+        self._g, self._d = ddp_fn(self.gan.generator), ddp_fn(self.gan.discriminator)
+        self._freeze_d = False
+
+    def train(self, mode: bool = True) -> None:
+        self.gan.train(mode)
+        if "generator_ema" in self.modules:
+            self.modules["generator_ema"].eval()
+
+    def _step(self, opt_name: str, loss: torch.Tensor, params) -> None:
+        opt = self.optimizers[opt_name]
+        opt.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.optim.clip_grad_norm:
+            self.scaler.unscale_(opt)
+            torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_grad_norm)
+        self.scaler.step(opt)
+        if self.schedulers[opt_name] is not None:
+            self.schedulers[opt_name].step()
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        gan, kind = self.gan, self.gan.loss
+        labels = y if self.conditional else None
+        real = self.to_model_input(x)
+        z = torch.randn(len(x), self.latent_dim, device=self.device)
+        g_step = (self.steps + 1) % gan.n_critic == 0
+        precision = self.cfg.train.precision
+        with torch.set_grad_enabled(g_step), autocast(self.device, precision):
+            fake = self._g(z, labels)
+        with autocast(self.device, precision):
+            d_real = self._d(real, labels).float()
+            d_fake = self._d(fake.detach(), labels).float()
+            loss_d = discriminator_loss(kind, d_real, d_fake)
+        out = {}
+        total_d = loss_d
+        if kind == "wgan_gp":
+            gp = gradient_penalty(self._d, real, fake.detach(), labels)
+            total_d = loss_d + gan.gp_weight * gp
+            out["gp"] = gp.detach() * len(x)
+        self._step("discriminator", total_d, gan.discriminator.parameters())
+        if g_step:
+            gan.discriminator.requires_grad_(not self._freeze_d)
+            with autocast(self.device, precision):
+                loss_g = generator_loss(kind, self._d(fake, labels).float())
+            self._step("generator", loss_g, gan.generator.parameters())
+            gan.discriminator.requires_grad_(True)
+            self._update_ema()
+        else:
+            loss_g = generator_loss(kind, d_fake.detach())
+        self.scaler.update()
+        self.steps += 1
+        n = torch.tensor(float(len(x)), device=x.device)
+        return {"loss_d": loss_d.detach() * n, "loss_g": loss_g.detach() * n, "d_real": d_real.detach().sum(),
+                "d_fake": d_fake.detach().sum(), **out, "count": n}
+
+    @torch.no_grad()
+    def _update_ema(self) -> None:
+        if "generator_ema" not in self.modules:
+            return
+        g_updates = self.steps // self.gan.n_critic  # G updates before this one
+        decay = min(self.gan.ema, (1 + g_updates) / (10 + g_updates))  # warm-up: early weights fade fast
+        ema = self.modules["generator_ema"]
+        src = self.gan.generator
+        torch._foreach_lerp_(list(ema.parameters()), list(src.parameters()), 1.0 - decay)
+        for b_ema, b in zip(ema.buffers(), src.buffers()):
+            b_ema.copy_(b)
+
+    # -- checkpoints and per-epoch extras ------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {**super().state_dict(), "gan_steps": self.steps}
+
+    def load_state_dict(self, state: dict, weights_only: bool = False) -> None:
+        super().load_state_dict(state, weights_only)
+        self.steps = int(state.get("gan_steps", 0))
+
+    def fixed_grid_inputs(self) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The noise (from the run's seed) behind every epoch's grid; one row per class for conditional GANs."""
+        if self.conditional:
+            labels = torch.arange(self.num_classes, device=self.device).repeat_interleave(GRID_COLUMNS)
+            return self.noise(len(labels), self.cfg.seed), labels
+        return self.noise(GRID_COLUMNS * GRID_COLUMNS, self.cfg.seed), None
+
+    def on_epoch_end(self, epoch: int, run_dir) -> None:
+        from pathlib import Path
+
+        from xaicli.images import save_grid, to_uint8
+        from xaicli.run import safe_child
+
+        z, labels = self.fixed_grid_inputs()
+        images = to_uint8(self.decode(z, labels))
+        save_grid(images, safe_child(Path(run_dir), f"samples/epoch_{epoch + 1:03d}.png"), ncol=GRID_COLUMNS)

@@ -1,0 +1,36 @@
+"""GAN losses on discriminator logits: non-saturating BCE, hinge, Wasserstein (with a gradient penalty)."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def discriminator_loss(kind: str, real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
+    """The loss D minimises, from its outputs on real and on generated images."""
+    if kind == "bce":  # -log sigmoid(real) - log(1 - sigmoid(fake)), written stably
+        return F.softplus(-real).mean() + F.softplus(fake).mean()
+    if kind == "hinge":
+        return F.relu(1.0 - real).mean() + F.relu(1.0 + fake).mean()
+    if kind == "wgan_gp":
+        return fake.mean() - real.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def generator_loss(kind: str, fake: torch.Tensor) -> torch.Tensor:
+    """The loss G minimises from D's outputs on its images (non-saturating for BCE)."""
+    if kind == "bce":
+        return F.softplus(-fake).mean()
+    if kind in ("hinge", "wgan_gp"):
+        return -fake.mean()
+    raise ValueError(f"unknown GAN loss {kind!r}")
+
+
+def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, labels: torch.Tensor | None,
+                     generator: torch.Generator | None = None) -> torch.Tensor:
+    """Gulrajani et al. 2017: E[(||grad_x D(x_hat)||_2 - 1)^2] on random points between real and fake."""
+    alpha = torch.rand(len(real), 1, 1, 1, device=real.device, generator=generator)
+    x_hat = (alpha * real.float() + (1 - alpha) * fake.float()).requires_grad_(True)
+    out = critic(x_hat, labels).float()
+    (grad,) = torch.autograd.grad(out.sum(), x_hat, create_graph=True)
+    return (grad.flatten(1).norm(dim=1) - 1.0).pow(2).mean()
