@@ -51,8 +51,11 @@ class GanTask(Task):
                                                            total_steps)}
         compile_ = torch.compile if cfg.train.compile else (lambda m: m)
         self._g, self._d = compile_(gan.generator), compile_(gan.discriminator)
+        # the G step goes through D with its parameters frozen and never through D's DDP wrapper,
+        # so D's gradients are all-reduced once per step (in the D step) and never left unused
+        self._d_frozen = self._d
         self.steps = 0  # D steps taken: decides which steps also update G
-        self._freeze_d = True  # skip D's parameter gradients in the G step (not under DDP: its hooks expect them)
+        self.rank, self.world_size = 0, 1
 
     # -- the interface other commands use ------------------------------------------------------------
     @property
@@ -108,8 +111,10 @@ class GanTask(Task):
     # -- training ------------------------------------------------------------------------------------
     def wrap_ddp(self, ddp_fn) -> None:
         """Under DDP each network is wrapped on its own; the saved weights stay the plain module's."""
+        import torch.distributed as td
+
         self._g, self._d = ddp_fn(self.gan.generator), ddp_fn(self.gan.discriminator)
-        self._freeze_d = False
+        self.rank, self.world_size = td.get_rank(), td.get_world_size()
 
     def train(self, mode: bool = True) -> None:
         self.gan.train(mode)
@@ -131,7 +136,9 @@ class GanTask(Task):
         gan, kind = self.gan, self.gan.loss
         labels = y if self.conditional else None
         real = self.to_model_input(x)
-        z = torch.randn(len(x), self.latent_dim, device=self.device)
+        # noise for the whole global batch, then this rank's slice: N processes draw what one would
+        z = torch.randn(len(x) * self.world_size, self.latent_dim, device=self.device)[
+            self.rank * len(x):(self.rank + 1) * len(x)]
         g_step = (self.steps + 1) % gan.n_critic == 0
         precision = self.cfg.train.precision
         with torch.set_grad_enabled(g_step), autocast(self.device, precision):
@@ -148,9 +155,9 @@ class GanTask(Task):
             out["gp"] = gp.detach() * len(x)
         self._step("discriminator", total_d, gan.discriminator.parameters())
         if g_step:
-            gan.discriminator.requires_grad_(not self._freeze_d)
+            gan.discriminator.requires_grad_(False)
             with autocast(self.device, precision):
-                loss_g = generator_loss(kind, self._d(fake, labels).float())
+                loss_g = generator_loss(kind, self._d_frozen(fake, labels).float())
             self._step("generator", loss_g, gan.generator.parameters())
             gan.discriminator.requires_grad_(True)
             self._update_ema()

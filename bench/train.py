@@ -1,0 +1,147 @@
+"""Training throughput: the widely used MNIST example loop vs xai's path, same model, device, batch.
+
+Reference: a Dataset returning PIL images, per-sample ToTensor + Normalize, a DataLoader, an eager
+step with `loss.item()` every 10 batches (as the MNIST example logs). Ours: xai's device-resident
+uint8 batches normalised on the device and the task's train_step, metrics kept on the device.
+Both use Adam, the embedded MNIST subset, the same batch size. Prints one JSON line per model.
+
+    python bench/train.py [--device cuda] [--batch 64] [--steps 120] [--models cnn,fast_cnn,mlp_gan]
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from common import device_and_name, emit, timed
+from PIL import Image
+from torch.utils.data import DataLoader, Dataset
+from torchvision import transforms
+
+from xaicli import config as cfgmod
+from xaicli.data.loader import BatchStream
+from xaicli.data.sources import load_dataset
+from xaicli.models import MODELS, build_model, model_kind
+from xaicli.tasks import build_task
+
+
+class PilDigits(Dataset):
+    def __init__(self, x: torch.Tensor, y: torch.Tensor, transform) -> None:
+        self.x, self.y, self.transform = x.squeeze(1).numpy(), y.numpy(), transform
+
+    def __len__(self) -> int:
+        return len(self.x)
+
+    def __getitem__(self, i):
+        return self.transform(Image.fromarray(self.x[i], mode="L")), int(self.y[i])
+
+
+def reference_loader(data, batch: int) -> DataLoader:
+    tf = transforms.Compose([transforms.ToTensor(), transforms.Normalize((0.1307,), (0.3081,))])
+    return DataLoader(PilDigits(data.x_train, data.y_train, tf), batch_size=batch, shuffle=True, drop_last=True)
+
+
+def reference_classifier(model, loader, device, steps: int) -> None:
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    model.train()
+    done = 0
+    while done < steps:
+        for i, (x, y) in enumerate(loader):
+            x, y = x.to(device), y.to(device)
+            opt.zero_grad()
+            loss = F.cross_entropy(model(x), y)
+            loss.backward()
+            opt.step()
+            if i % 10 == 0:
+                loss.item()
+            done += 1
+            if done == steps:
+                return
+
+
+def reference_gan(gan, loader, device, steps: int, latent: int) -> None:
+    """The plain eager GAN loop: D step on real and fake, then G step, BCE with logits."""
+    g, d = gan.generator, gan.discriminator
+    opt_g = torch.optim.Adam(g.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    opt_d = torch.optim.Adam(d.parameters(), lr=2e-4, betas=(0.5, 0.999))
+    done = 0
+    while done < steps:
+        for i, (x, _) in enumerate(loader):
+            x = x.to(device) * 0.3081 + 0.1307  # undo Normalize: back to [0, 1], then [-1, 1]
+            x = x * 2 - 1
+            n = len(x)
+            z = torch.randn(n, latent, device=device)
+            fake = g(z)
+            opt_d.zero_grad()
+            d_loss = F.binary_cross_entropy_with_logits(d(x).view(-1), torch.ones(n, device=device)) + \
+                F.binary_cross_entropy_with_logits(d(fake.detach()).view(-1), torch.zeros(n, device=device))
+            d_loss.backward()
+            opt_d.step()
+            opt_g.zero_grad()
+            g_loss = F.binary_cross_entropy_with_logits(d(fake).view(-1), torch.ones(n, device=device))
+            g_loss.backward()
+            opt_g.step()
+            if i % 10 == 0:
+                d_loss.item(), g_loss.item()
+            done += 1
+            if done == steps:
+                return
+
+
+def ours(task, stream, steps: int) -> None:
+    done, epoch = 0, 0
+    while done < steps:
+        for x, y in stream.epoch(epoch):
+            task.train_step(x, y)
+            done += 1
+            if done == steps:
+                break
+        epoch += 1
+    next(iter(task.modules.values())).parameters().__next__().sum().item()  # drain queued work
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--device", default=None)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--steps", type=int, default=120)
+    ap.add_argument("--models", default="cnn,fast_cnn,mlp_gan")
+    args = ap.parse_args()
+    device, name = device_and_name(args.device)
+    cfg = cfgmod.load(None, ["data.source=embedded", f"data.batch_size={args.batch}", "optim.name=adam",
+                             "optim.schedule=none", f"train.device={device}"])
+    data = load_dataset(cfg.data)
+    for model_name in args.models.split(","):
+        if model_name not in MODELS:
+            continue
+        cfg.model.name = model_name
+        torch.manual_seed(0)
+        loader = reference_loader(data, args.batch)
+        if model_kind(model_name) == "gan":
+            cfg.optim.lr, cfg.optim.betas = 2e-4, [0.5, 0.999]
+            ref_gan = build_model(model_name, data.shape, data.num_classes, {}).to(device)
+            latent = ref_gan.latent_dim
+
+            def ref_fn(steps):
+                return reference_gan(ref_gan, loader, device, steps, latent)
+        else:
+            ref_model = build_model(model_name, data.shape, data.num_classes, {}).to(device)
+
+            def ref_fn(steps):
+                return reference_classifier(ref_model, loader, device, steps)
+        task = build_task(cfg, data, device, total_steps=10**6)
+        stream = BatchStream(data.x_train, data.y_train, args.batch, device, seed=0)
+        ref_fn(10)
+        ours(task, stream, 10)  # warm-up both
+        t_ref = timed(lambda: ref_fn(args.steps), device)
+        t_ours = timed(lambda: ours(task, stream, args.steps), device)
+        images = args.steps * args.batch
+        emit(bench="train", model=model_name, device=name, batch=args.batch, steps=args.steps,
+             reference_images_per_s=round(images / t_ref, 1), xai_images_per_s=round(images / t_ours, 1),
+             ratio=round(t_ref / t_ours, 3))
+
+
+if __name__ == "__main__":
+    main()
