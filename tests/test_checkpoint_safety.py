@@ -199,3 +199,14 @@ def test_tiny_checkpoints_of_format_1_keep_loading(tmp_path):
         assert state["format_version"] == 1
         proc = xai("eval", run, "--json")
         assert proc.returncode == 0, proc.stderr
+
+
+def test_a_classifier_checkpoint_is_refused_by_a_gan_run(tmp_path):
+    import shutil
+
+    run = tmp_path / "gan"
+    shutil.copytree(ROOT / "tests" / "fixtures" / "v1" / "gan", run)
+    classifier = ROOT / "tests" / "fixtures" / "v1" / "classifier" / "checkpoints" / "last.pt"
+    proc = xai("eval", run, "--checkpoint", classifier)
+    assert proc.returncode == 1
+    assert "holds a classifier 'fast_cnn'" in proc.stderr and "builds a gan 'mlp_gan'" in proc.stderr

@@ -154,3 +154,16 @@ def test_eval_of_cgan_reports_label_accuracy_and_cas(runs):
 def test_eval_rejects_a_gan_as_the_classifier(runs):
     result = cli("eval", runs["gan"], "--classifier", runs["cgan"])
     assert result.exit_code == 2 and "expected a classifier run" in result.output
+
+
+def test_discriminator_winning_every_time_is_warned_about():
+    from types import SimpleNamespace
+
+    from xaicli.tasks.gan import GanTask
+
+    task = GanTask.__new__(GanTask)
+    task.modules = {"gan": SimpleNamespace(loss="bce")}
+    warnings = [task.health({"loss_d": 0.001}) for _ in range(GanTask.D_COLLAPSE_WINDOWS)]
+    assert warnings[:-1] == [None] * (GanTask.D_COLLAPSE_WINDOWS - 1)
+    assert "discriminator's loss has stayed below" in warnings[-1]
+    assert task.health({"loss_d": 0.7}) is None  # a healthy window resets the count

@@ -144,6 +144,11 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     out["classes_covered"] = gm.classes_covered(pred, num_classes)
     out["class_entropy"] = gm.class_entropy(pred, num_classes)
     out["class_entropy_ratio"] = out["class_entropy"] / math.log(num_classes)
+    if out["classes_covered"] < num_classes or out["class_entropy_ratio"] < 0.9:
+        from xaicli.console import warn
+
+        warn(f"mode collapse: the generator covers {out['classes_covered']} of {num_classes} classes "
+             f"(predicted-class entropy {out['class_entropy_ratio']:.2f} x ln {num_classes})")
     hist = gm.class_histogram(pred, num_classes)
     out["class_histogram"] = {name: round(float(p), 6) for name, p in zip(data.class_names, hist)}
     if labels is not None:

@@ -299,6 +299,9 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
                     check_finite(bad_step, out, epoch, task, dist)
                     values = reduce_means(window, dist)
                     window = {}
+                    warning = task.health(values)
+                    if warning and rank0:
+                        console.warn(warning)
                     if rank0:
                         writer.row("step", epoch=epoch + 1, step=global_step, lr=task.lr(), **values)
                         progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))

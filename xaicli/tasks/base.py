@@ -98,6 +98,10 @@ class Task:
     def validate(self) -> dict[str, float]:
         return {}
 
+    def health(self, values: dict[str, float]) -> str | None:
+        """A warning about the training dynamics seen in one log window, or None."""
+        return None
+
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
 

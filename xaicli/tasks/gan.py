@@ -181,6 +181,22 @@ class GanTask(Task):
         for b_ema, b in zip(ema.buffers(), src.buffers()):
             b_ema.copy_(b)
 
+    # -- health --------------------------------------------------------------------------------------
+    D_COLLAPSE_LOSS = 0.01  # BCE / hinge discriminator loss under this: D wins every time
+    D_COLLAPSE_WINDOWS = 5  # consecutive log windows before warning
+
+    def health(self, values: dict[str, float]) -> str | None:
+        """Warn once D's loss has stayed near zero for several log windows: G gets no useful gradient."""
+        if self.gan.loss == "wgan_gp" or "loss_d" not in values:
+            return None
+        low = values["loss_d"] < self.D_COLLAPSE_LOSS
+        self._low_windows = getattr(self, "_low_windows", 0) + 1 if low else 0
+        if self._low_windows == self.D_COLLAPSE_WINDOWS:
+            return (f"the discriminator's loss has stayed below {self.D_COLLAPSE_LOSS} for "
+                    f"{self.D_COLLAPSE_WINDOWS} log windows: it wins every time and the generator learns "
+                    f"little; try a lower discriminator learning rate, dropout in D, or the hinge loss")
+        return None
+
     # -- checkpoints and per-epoch extras ------------------------------------------------------------
     def state_dict(self) -> dict:
         return {**super().state_dict(), "gan_steps": self.steps}
