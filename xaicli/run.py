@@ -37,23 +37,27 @@ def create_run_dir(runs_dir: str | Path, name: str, explicit: str | Path | None 
         except OSError as exc:
             raise XaiError(f"--run-dir {path}: cannot create ({exc.strerror})") from None
         return path
-    parent = Path(runs_dir)
+    return make_numbered_dir(Path(runs_dir), f"{name}-", "run directory")
+
+
+def make_numbered_dir(parent: Path, prefix: str = "", what: str = "folder") -> Path:
+    """parent/<prefix>NNN with the next free number. `os.mkdir` is atomic, so two processes started
+    at once never get the same folder."""
     try:
         parent.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise XaiError(f"{parent}: cannot create the runs folder ({exc.strerror})") from None
-    numbers = [int(p.name[len(name) + 1:]) for p in parent.glob(f"{name}-*")
-               if p.name[len(name) + 1:].isdigit()]
+        raise XaiError(f"{parent}: cannot create the parent of the {what} ({exc.strerror})") from None
+    numbers = [int(p.name[len(prefix):]) for p in parent.glob(f"{prefix}*") if p.name[len(prefix):].isdigit()]
     n = max(numbers, default=0) + 1
     while True:
-        path = parent / f"{name}-{n:03d}"
+        path = parent / f"{prefix}{n:03d}"
         try:
             path.mkdir()
             return path
         except FileExistsError:
             n += 1
         except OSError as exc:
-            raise XaiError(f"{path}: cannot create the run directory ({exc.strerror})") from None
+            raise XaiError(f"{path}: cannot create the {what} ({exc.strerror})") from None
 
 
 def safe_child(run: Path, relative: str | Path) -> Path:

@@ -15,8 +15,8 @@ from pathlib import Path
 import torch
 
 from xaicli import config as cfgmod
-from xaicli.errors import ConfigError, XaiError
-from xaicli.run import resolve_run, safe_child, save_checkpoint, write_json
+from xaicli.errors import ConfigError
+from xaicli.run import make_numbered_dir, resolve_run, safe_child, save_checkpoint, write_json
 
 SAMPLE_FORMAT = 1
 
@@ -67,25 +67,10 @@ def sample_inputs(task, n: int, seed: int, label: int | None, interpolate: bool)
     return z, task.default_labels(n)
 
 
-def numbered_folder(parent: Path) -> Path:
-    """parent/NNN with the next free number; mkdir is atomic, so two commands never share one."""
-    parent.mkdir(parents=True, exist_ok=True)
-    n = max((int(p.name) for p in parent.iterdir() if p.is_dir() and p.name.isdigit()), default=0) + 1
-    while True:
-        path = parent / f"{n:03d}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            n += 1
-        except OSError as exc:
-            raise XaiError(f"{path}: cannot create the sample folder ({exc.strerror})") from None
-
-
 def output_folder(run_dir: Path, out: str | None) -> Path:
     """A fresh numbered folder under RUN/samples, or --out DIR when it is new or empty."""
     if out is None:
-        return numbered_folder(safe_child(run_dir, "samples"))
+        return make_numbered_dir(safe_child(run_dir, "samples"), what="sample folder")
     path = Path(out)
     if path.exists() and (not path.is_dir() or any(path.iterdir())):
         raise ConfigError(f"--out {path}: exists and is not an empty folder; choose a new one")
