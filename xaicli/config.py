@@ -232,7 +232,7 @@ def all_keys() -> list[str]:
 
 def _unknown(key: str, source: str, valid: list[str]) -> ConfigError:
     hint = did_you_mean(key, valid) or did_you_mean(key, all_keys())
-    return ConfigError(f"{source}: unknown key '{key}'{hint}")
+    return ConfigError(f"{source}: unknown key {key!r}{hint}")
 
 
 def _build(cls: type, values: dict, prefix: str, source: str) -> Any:
@@ -274,12 +274,12 @@ def _check_semantics(cfg: Config, source: str) -> None:
 def parse_override(text: str) -> tuple[str, Any]:
     """'train.epochs=3' -> ('train.epochs', 3); the value is parsed as YAML."""
     if "=" not in text:
-        raise ConfigError(f"override '{text}': expected KEY=VALUE, for example train.epochs=3")
+        raise ConfigError(f"override {text!r}: expected KEY=VALUE, for example train.epochs=3")
     key, raw = text.split("=", 1)
     key = key.strip()
     if not key:
-        raise ConfigError(f"override '{text}': the key is empty")
-    value = parse_yaml(raw, f"override '{text}'") if raw.strip() else ""
+        raise ConfigError(f"override {text!r}: the key is empty")
+    value = parse_yaml(raw, f"override {text!r}") if raw.strip() else ""
     return key, value
 
 
@@ -316,7 +316,7 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
     source = str(path) if path is not None else "config"
     for text in overrides:
         key, value = parse_override(text)
-        apply_override(data, key, value, f"override '{text}'")
+        apply_override(data, key, value, f"override {text!r}")
     return from_dict(data, source)
 
 
