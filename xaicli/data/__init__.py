@@ -1,0 +1,1 @@
+"""Datasets (DATASETS registry) and the device-resident batch loader."""
