@@ -20,7 +20,12 @@ BASELINES = ("zero", "black", "mean", "blur", "uniform")
 
 
 def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """(alphas, weights) of an integration rule on [0, 1]; the same points Captum uses."""
+    """(alphas, weights) of an integration rule on [0, 1]: the points Captum uses.
+
+    One deliberate difference: Captum's trapezoid rule weighs n points spaced 1/(n-1) apart by 1/n
+    (halved at the ends), so its weights sum to 1 - 1/n and IG loses completeness by that factor. Ours
+    weighs them by 1/(n-1), the trapezoid rule itself; the parity test states the factor.
+    """
     if rule == "gausslegendre":
         points, weights = np.polynomial.legendre.leggauss(n_steps)
         return torch.tensor(0.5 * (1 + points)), torch.tensor(0.5 * weights)
@@ -35,6 +40,7 @@ def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
     n = n_steps
     weights = torch.full((n,), 1.0 / n, dtype=torch.float64)
     if rule == "riemann_trapezoid":
+        weights = torch.full((n,), 1.0 / (n - 1), dtype=torch.float64)
         weights[0] /= 2
         weights[-1] /= 2
         alphas = torch.linspace(0, 1, n)
