@@ -1,0 +1,1 @@
+"""GAN runs: placeholder replaced below."""
