@@ -21,17 +21,27 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def timed(fn, device, repeats: int) -> tuple[float, torch.Tensor]:
-    """Best wall time of `repeats` runs after one warm-up run, and the last result."""
-    out = fn()
-    best = float("inf")
-    for _ in range(repeats):
+def race(ref_fn, ours_fn, device, repeats: int) -> tuple[float, float, torch.Tensor, torch.Tensor]:
+    """Best wall time of each after one warm-up run each, the two alternating (so a busy machine
+    slows both alike), and the last results."""
+
+    def once(fn):
         _sync(device)
         t0 = time.perf_counter()
         out = fn()
         _sync(device)
-        best = min(best, time.perf_counter() - t0)
-    return best, out
+        return time.perf_counter() - t0, out
+
+    once(ref_fn)
+    once(ours_fn)
+    best_ref = best_ours = float("inf")
+    ref = ours = None
+    for _ in range(repeats):
+        t, ref = once(ref_fn)
+        best_ref = min(best_ref, t)
+        t, ours = once(ours_fn)
+        best_ours = min(best_ours, t)
+    return best_ref, best_ours, ref, ours
 
 
 def main() -> None:
@@ -60,17 +70,16 @@ def main() -> None:
 
     figures = [
         ("integrated_gradients", {"n_steps": args.steps},
-         lambda: ig(model, x, target, n_steps=args.steps, rule="riemann_trapezoid", budget_mb=args.budget_mb),
+         lambda: ig(model, x, target, n_steps=args.steps, rule="gausslegendre", budget_mb=args.budget_mb),
          lambda: IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
-                                                      n_steps=args.steps, method="riemann_trapezoid")),
+                                                      n_steps=args.steps, method="gausslegendre")),
         ("smoothgrad", {"n_samples": args.samples},
          lambda: sg(model, x, target, n_samples=args.samples, sigma=0.15, budget_mb=args.budget_mb),
          lambda: NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=args.samples,
                                                         stdevs=0.15 * float(x.max() - x.min()), target=target)),
     ]
     for method, params, ours_fn, ref_fn in figures:
-        t_ref, ref = timed(ref_fn, device, args.repeats)
-        t_ours, ours = timed(ours_fn, device, args.repeats)
+        t_ref, t_ours, ref, ours = race(ref_fn, ours_fn, device, args.repeats)
         row = {"method": method, **params, "batch": args.batch, "device": name,
                "captum_s": round(t_ref, 4), "ours_s": round(t_ours, 4),
                "captum_per_s": round(args.batch / t_ref, 1), "ours_per_s": round(args.batch / t_ours, 1),

@@ -243,3 +243,31 @@ def test_gan_run_without_classifier_explains_the_discriminator_and_says_why_not_
     out = run_explain(str(run))
     assert (out / "grid.png").is_file() and not (out / "generator").exists()
     assert "no classifier run given" in (out / "report.html").read_text()
+
+
+@pytest.mark.parametrize("name", ["gradcam", "gradcam_pp", "saliency", "integrated_gradients"])
+def test_conditional_discriminator_maps_equal_those_of_the_label_bound_model(name):
+    """The (N, K) wrapper calls D once per class; each image's map must be that of its own class."""
+    from xaicli.explain.methods import resolve
+    from xaicli.explain.targets import DiscriminatorLogit
+
+    task = StubGanTask(conditional=True)
+    labels = torch.tensor([1, 2, 3])
+    with torch.no_grad():
+        x = task.generate(3, 0, labels=labels)
+
+    class Bound(nn.Module):
+        """D conditioned on one fixed class, whatever the batch size."""
+
+        def __init__(self, label: int):
+            super().__init__()
+            self.d, self.label = task.discriminator, label
+
+        def forward(self, images):
+            return self.d(images, torch.full((len(images),), self.label)).view(-1, 1)
+
+    params = {"n_steps": 8, "chunk": 1000}
+    ours = resolve(name)(DiscriminatorLogit(task.discriminator, True, 10), x, labels, **params)
+    ref = torch.cat([resolve(name)(Bound(int(k)), x[i:i + 1], 0, **params) for i, k in enumerate(labels)])
+    assert ref.abs().max() > 0
+    torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)

@@ -126,6 +126,17 @@ def test_budget_sets_the_chunk():
     assert chunk_size(model, x, budget_mb=1e-9) == 1
 
 
+def test_cpu_chunks_keep_each_activation_under_the_cap():
+    from xaicli.explain.chunks import CPU_TENSOR_CAP, activation_profile, chunk_size
+
+    model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.Flatten(), nn.Linear(64 * 12 * 12, 2))
+    x = tiny_inputs()
+    _, largest = activation_profile(model, x)
+    assert largest == 64 * 12 * 12 * 4
+    assert chunk_size(model, x, budget_mb=1e6) == CPU_TENSOR_CAP // largest
+    assert chunk_size(model, x, budget_mb=1e6, chunk=7) == 7
+
+
 def test_gradcam_layer_is_last_spatial_and_mlp_has_none():
     from xaicli.explain.core import last_spatial_layer
 

@@ -47,8 +47,8 @@ def _gradcam_pp_reference(model, x, t, monkeypatch):
     layer = model.pool
     maps = []
     for i in range(len(x)):
-        acts = {}
-        h = layer.register_forward_hook(lambda m, inp, out: acts.__setitem__("a", out))
+        acts: dict = {}
+        h = layer.register_forward_hook(lambda m, inp, out, acts=acts: acts.__setitem__("a", out))
         score = model(x[i:i + 1])[0, t[i]]
         h.remove()
         a = acts["a"][0]

@@ -27,21 +27,24 @@ def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
 
 
 def layer_activations_and_gradients(model, inputs, target, layer):
-    """(activations, d score / d activations) of `layer` for one batch; the hook is removed after."""
-    store = {}
+    """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
+    layer in the forward pass (a wrapper may call it once per class); the hook is removed after."""
+    acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
-        store["act"] = out
+        acts.append(out)
 
     x = inputs.detach().requires_grad_(True)  # so the layer's output is part of a graph
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
         score = select(model(x), target)
-        act = store["act"]
-        (grad,) = torch.autograd.grad(score.sum(), act)
-    return act.detach(), grad
+        grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
+    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads)]
 
 
 def _cam(model, inputs, target, layer, weigh, budget_mb, chunk):
+    """relu(sum_c w_c A_c) per image. When the layer runs several times (a conditional discriminator's
+    logit per class), each image's score depends on one call only; the other calls have zero gradient
+    and so zero weights, and summing the calls' terms gives that call's map."""
     target = expand_target(target, len(inputs), inputs.device)
     with parameters_frozen(model):
         module = find_layer(model, inputs, layer)
@@ -49,11 +52,13 @@ def _cam(model, inputs, target, layer, weigh, budget_mb, chunk):
         parts: list[torch.Tensor] = []
 
         def compute(a, b):
-            act, grad = layer_activations_and_gradients(model, inputs[a:b],
-                                                        None if target is None else target[a:b], module)
-            if act.ndim != 4:
-                raise ConfigError(f"Grad-CAM's layer must output (N, C, H, W); it gives {tuple(act.shape)}")
-            return torch.relu((weigh(act, grad) * act).sum(1, keepdim=True))
+            total = 0
+            for act, grad in layer_activations_and_gradients(model, inputs[a:b],
+                                                             None if target is None else target[a:b], module):
+                if act.ndim != 4:
+                    raise ConfigError(f"Grad-CAM's layer must output (N, C, H, W); it gives {tuple(act.shape)}")
+                total = total + (weigh(act, grad) * act).sum(1, keepdim=True)
+            return torch.relu(total)
 
         run_chunked(len(inputs), size, compute, lambda a, b, cam: parts.append(cam))
     return torch.cat(parts)

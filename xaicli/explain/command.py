@@ -182,7 +182,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     write_json(folder / "manifest.json", manifest)
     from xaicli.explain.report import write_report
 
-    write_report(folder, manifest, sections)
+    report = write_report(folder, manifest, sections)
+    log(f"explain: report {report}")
     return folder
 
 

@@ -18,8 +18,13 @@ from xaicli.errors import ConfigError
 from xaicli.explain import render
 from xaicli.explain.core import generator_for, select
 from xaicli.explain.pipeline import Batch, explain_section
-from xaicli.explain.targets import (DiscriminatorLogit, LatentToClassifier, PixelsToClassifier, class_targets,
-                                    parse_target)
+from xaicli.explain.targets import (
+    DiscriminatorLogit,
+    LatentToClassifier,
+    PixelsToClassifier,
+    class_targets,
+    parse_target,
+)
 from xaicli.run import atomic_write_bytes, write_json
 
 GAN_RANGE = (-1.0, 1.0)
@@ -108,7 +113,8 @@ def explain_generator(task, scorer, ecfg, choice, out: Path, log) -> dict:
     a, imgs = attr.cpu().numpy(), _display(images)
     figures = []
     for i in range(n):
-        title = f"#{i}: class {int(target[i])} score, IG over z (sum {a[i].sum():.2f}, f(z) - f(0) = {float(gap[i]):.2f})"
+        title = (f"#{i}: class {int(target[i])} score, IG over z "
+                 f"(sum {a[i].sum():.2f}, f(z) - f(0) = {float(gap[i]):.2f})")
         render.save_latent_bars(out / f"{i}.png", a[i], title, imgs[i])
         figures.append(f"{i}.png")
     buf = io.BytesIO()

@@ -73,7 +73,7 @@ def make_baseline(inputs: torch.Tensor, baseline="zero", input_range=None, mean_
     noise over the input range."""
     if isinstance(baseline, torch.Tensor):
         return baseline.to(inputs.device, inputs.dtype).expand_as(inputs)
-    lo, hi = input_range if input_range is not None else (float(inputs.min()), float(inputs.max()))
+    lo, hi = input_range if input_range is not None else (float(inputs.detach().min()), float(inputs.detach().max()))
     if baseline == "zero":
         return torch.zeros_like(inputs)
     if baseline == "black":

@@ -23,7 +23,7 @@ def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float, seed: int) -
 
 def noise_stdev(inputs: torch.Tensor, sigma: float, input_range=None) -> float:
     """The noise level as a fraction of the input range (the SmoothGrad paper's convention)."""
-    lo, hi = input_range if input_range is not None else (float(inputs.min()), float(inputs.max()))
+    lo, hi = input_range if input_range is not None else (float(inputs.detach().min()), float(inputs.detach().max()))
     return float(sigma) * (float(hi) - float(lo))
 
 

@@ -77,7 +77,8 @@ def randomize_(module: nn.Module) -> None:
 
 
 def randomization_test(method, model: nn.Module, inputs: torch.Tensor, target, params: dict | None = None,
-                       threshold: float = DEFAULT_THRESHOLD, seed: int = 0, original: torch.Tensor | None = None) -> dict:
+                       threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
+                       original: torch.Tensor | None = None) -> dict:
     """Cascading randomization from the top layer; a verdict against `threshold`."""
     params = params or {}
     if original is None:
