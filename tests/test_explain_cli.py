@@ -45,13 +45,18 @@ def test_explain_classifier_writes_every_file(clf_run):
     out = Path(res.stdout.strip().splitlines()[-1])
     assert out == clf_run / "explain" / "001"
     for m in methods:
-        assert all(_is_png(out / m / f"{i}.png") for i in range(3)), m
+        assert len(list((out / m).glob("*.png"))) == 3, m
     for name in ("grid.png", "curves.png"):
         assert _is_png(out / name)
     with np.load(out / "attributions.npz") as npz:
         assert set(methods) <= set(npz.files)
         assert npz["saliency"].shape == (3, 1, 28, 28) and npz["images"].dtype == np.uint8
         assert np.isfinite(npz["integrated_gradients"]).all() and np.abs(npz["saliency"]).max() > 0
+        indices = npz["indices"].tolist()
+    assert len(set(indices)) == 3
+    for m in methods:  # overlays are named by the image's index in the split
+        assert sorted(p.name for p in (out / m).glob("*.png")) == sorted(f"{i}.png" for i in indices)
+        assert all(_is_png(out / m / f"{i}.png") for i in indices)
     metrics = json.loads((out / "metrics.json").read_text())["methods"]
     assert list(metrics) == methods
     for m in metrics.values():
@@ -97,9 +102,10 @@ def test_explain_targets_label_and_fixed_class(clf_run, tmp_path):
     from xaicli.config import load
     from xaicli.data.sources import load_dataset
 
-    labels = load_dataset(load(clf_run / "config.yaml").data).y_train[:4].tolist()
+    y_train = load_dataset(load(clf_run / "config.yaml").data).y_train
     with np.load(tmp_path / "l" / "attributions.npz") as npz:
-        assert npz["targets"].tolist() == labels
+        assert npz["targets"].tolist() == y_train[npz["indices"]].tolist()
+        assert len(set(npz["targets"].tolist())) > 1  # several classes, so a wrong index would show
 
 
 @pytest.mark.parametrize("args, message", [

@@ -127,3 +127,19 @@ def test_degenerate_maps_are_found_with_their_cause():
     assert found["nan"]["images"] == [0] and found["zero"]["images"] == [1] and found["constant"]["images"] == [2]
     assert "gradient" in found["zero"]["cause"]
     assert degenerate_maps(torch.randn(2, 1, 5, 5)) == {}
+
+
+def test_a_cam_that_vanishes_under_random_weights_counts_as_changed():
+    from xaicli.explain.sanity import map_correlation
+
+    original = torch.rand(1, 6, 6)
+    assert map_correlation(original, torch.zeros(1, 6, 6)) == 0.0
+    assert math.isnan(map_correlation(torch.ones(1, 6, 6), torch.rand(1, 6, 6)))
+
+
+def test_pick_images_takes_the_classes_in_turn():
+    from xaicli.explain.command import pick_images
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    assert pick_images(labels, 4).tolist() == [0, 3, 5, 1]
+    assert pick_images(labels, 10).tolist() == [0, 3, 5, 1, 4, 2]

@@ -110,14 +110,29 @@ def apply_options(cfg, methods, n, target, inputs, split, classifier=None) -> No
         e.classifier = classifier
 
 
+def pick_images(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """n dataset indices taking the classes in turn (the first image of class 0, of class 1, ..., then
+    the second of each), so a small n shows every class even when a split is sorted by class."""
+    labels = labels.cpu()
+    per_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels).tolist()]
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < min(n, len(labels)):
+        for members in per_class:
+            if depth < len(members) and len(chosen) < n:
+                chosen.append(int(members[depth]))
+        depth += 1
+    return torch.tensor(chosen, dtype=torch.long)
+
+
 def classifier_batch(restored, ecfg) -> tuple[Batch, bool]:
     """The first n images of the split, their targets and the classifier as a plain module."""
     task, data, dev = restored.task, restored.data, restored.task.device
     x_all, y_all = data.split(ecfg.split)
-    n = min(ecfg.n, len(x_all))
-    if n == 0:
+    if len(x_all) == 0:
         raise XaiError(f"the {ecfg.split} split holds no images")
-    x_u8, labels = x_all[:n].to(dev), y_all[:n].to(dev)
+    idx = pick_images(y_all, ecfg.n)
+    x_u8, labels = x_all[idx].to(dev), y_all[idx].to(dev)
     model = task.model
     inputs = task.normalize(x_u8)
     choice = parse_target(ecfg.target, data.num_classes)
@@ -127,13 +142,13 @@ def classifier_batch(restored, ecfg) -> tuple[Batch, bool]:
     probs = logits.softmax(1)
     names = data.class_names
     pred = probs.argmax(1)
-    rows = [f"#{i} pred {names[p]} ({probs[i, p]:.2f})\nlabel {names[y]}, target {names[t]}"
-            for i, (p, y, t) in enumerate(zip(pred.tolist(), labels.tolist(), target.tolist()))]
+    rows = [f"#{k} pred {names[p]} ({probs[i, p]:.2f})\nlabel {names[y]}, target {names[t]}"
+            for i, (k, p, y, t) in enumerate(zip(idx.tolist(), pred.tolist(), labels.tolist(), target.tolist()))]
     lo = task.normalize(torch.zeros(1, *x_u8.shape[1:], dtype=torch.uint8, device=dev))
     hi = task.normalize(torch.full((1, *x_u8.shape[1:]), 255, dtype=torch.uint8, device=dev))
     input_range = (float(lo.min()), float(hi.max()))
     mean_image = task.normalize(data.x_train[:20000].float().mean(0, keepdim=True).to(dev))
-    batch = Batch(model, inputs, x_u8.float().cpu().numpy() / 255, target, list(range(n)), rows,
+    batch = Batch(model, inputs, x_u8.float().cpu().numpy() / 255, target, idx.tolist(), rows,
                   fill=float(lo.min()), kind="softmax", params=method_params(ecfg, input_range, mean_image))
     return batch, has_spatial_layer(model, inputs)
 

@@ -42,10 +42,13 @@ def _class_labels(task, n: int, device) -> torch.Tensor | None:
 def discriminator_batch(restored, ecfg) -> Batch:
     task, dev = restored.task, restored.task.device
     if ecfg.inputs == "real":
+        from xaicli.explain.command import pick_images
+
         x_all, y_all = restored.data.split(ecfg.split)
-        n = min(ecfg.n, len(x_all))
-        x = task.to_model_input(x_all[:n].to(dev)).float()
-        labels = y_all[:n].to(dev).long() if task.conditional else None
+        idx = pick_images(y_all, ecfg.n)
+        n = len(idx)
+        x = task.to_model_input(x_all[idx].to(dev)).float()
+        labels = y_all[idx].to(dev).long() if task.conditional else None
     else:
         n = ecfg.n
         labels = _class_labels(task, n, dev)

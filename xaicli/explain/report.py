@@ -94,7 +94,10 @@ def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
         "<p class='meta'>Deletion: pixels are replaced by the darkest value, most important first; a faithful map "
         "makes the target's probability fall fast (low area). Insertion: pixels are restored in the same order on a "
         "dark image (high area is better). 'random' is the same curve for a random pixel order. Randomization test "
-        f"(Adebayo et al. 2018): {html.escape(rule)}. Red is positive attribution, blue negative; magnitudes are "
+        f"(Adebayo et al. 2018): {html.escape(rule)}; methods that multiply by (input - baseline), such as "
+        "integrated gradients and occlusion with the black baseline, give zero to every pixel equal to the "
+        "baseline whatever the weights, so they keep part of the input's pattern and their correlation stays "
+        "higher (Adebayo et al. saw the same). Red is positive attribution, blue negative; magnitudes are "
         "drawn from black to yellow; colours are clipped at the 99th percentile.</p>",
     ]
     body += [section_html(root, k, s) for k, s in sections.items()]

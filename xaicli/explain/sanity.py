@@ -46,8 +46,17 @@ def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     return float("nan") if denom == 0 else float((ra * rb).sum() / denom)
 
 
+def map_correlation(original: torch.Tensor, randomized: torch.Tensor) -> float:
+    """Spearman of |original| and |randomized|; a randomized map that became constant (a CAM that is
+    all zero once the weights are random) shares no ranking with a non-constant original: 0."""
+    rho = spearman(original.abs(), randomized.abs())
+    if rho != rho and float(original.abs().max() - original.abs().min()) > 0:
+        return 0.0
+    return rho
+
+
 def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    vals = torch.tensor([spearman(x.abs(), y.abs()) for x, y in zip(a, b)])
+    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b)])
     vals = vals[~vals.isnan()]
     return float(vals.mean()) if len(vals) else float("nan")
 
