@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, Optional
 
 import typer
 
@@ -55,7 +55,7 @@ def _root(debug: bool = typer.Option(False, "--debug", help="Show full traceback
         raise typer.Exit(0)
 
 
-def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple[str | None, list[str]]:
+def _split_config_args(config: Optional[str], overrides: Optional[List[str]]) -> tuple[Optional[str], list[str]]:
     """With --resume the config may be left out, so a first argument KEY=VALUE is an override."""
     overrides = list(overrides or [])
     if config is not None and "=" in config and not Path(config).exists():
@@ -65,10 +65,10 @@ def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple
 
 @app.command()
 def train(
-    config: str | None = typer.Argument(None, help="YAML config (optional with --resume)."),
-    overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
-    run_dir: str | None = typer.Option(None, "--run-dir", help="Write the run here (must hold no run)."),
-    resume: str | None = typer.Option(None, "--resume", help="Continue this run directory."),
+    config: Optional[str] = typer.Argument(None, help="YAML config (optional with --resume)."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: section.key=value ..."),
+    run_dir: Optional[str] = typer.Option(None, "--run-dir", help="Write the run here (must hold no run)."),
+    resume: Optional[str] = typer.Option(None, "--resume", help="Continue this run directory."),
     print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Build data and model, print a summary, train nothing."),
 ) -> None:
@@ -109,8 +109,8 @@ def train(
 def eval_cmd(
     run: str = typer.Argument(..., help="Run directory (or a checkpoint inside one)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    split: str | None = typer.Option(None, "--split", help="train or test (default: eval.split)."),
-    classifier: str | None = typer.Option(None, "--classifier",
+    split: Optional[str] = typer.Option(None, "--split", help="train or test (default: eval.split)."),
+    classifier: Optional[str] = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that scores the samples."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
 ) -> None:
@@ -137,9 +137,9 @@ def sample(
     run: str = typer.Argument(..., help="GAN run directory."),
     n: int = typer.Option(64, "-n", help="Number of images.", min=1),
     seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same images."),
-    label: int | None = typer.Option(None, "--label", help="Class to generate (conditional models)."),
+    label: Optional[int] = typer.Option(None, "--label", help="Class to generate (conditional models)."),
     interpolate: bool = typer.Option(False, "--interpolate", help="A strip between two latent points."),
-    out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/samples/NNN)."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output folder (default RUN/samples/NNN)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
 ) -> None:
     """Generate images from a GAN run."""
@@ -159,14 +159,14 @@ def sample(
 @app.command()
 def explain(
     run: str = typer.Argument(..., help="Run directory."),
-    method: List[str] | None = typer.Option(None, "--method", help="Attribution method (repeatable)."),
-    n: int | None = typer.Option(None, "-n", help="Images to explain.", min=1),
-    target: str | None = typer.Option(None, "--target", help="pred, label, or a class index."),
-    inputs: str | None = typer.Option(None, "--inputs", help="real or generated (GAN runs)."),
-    split: str | None = typer.Option(None, "--split", help="train or test."),
-    out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
+    method: Optional[List[str]] = typer.Option(None, "--method", help="Attribution method (repeatable)."),
+    n: Optional[int] = typer.Option(None, "-n", help="Images to explain.", min=1),
+    target: Optional[str] = typer.Option(None, "--target", help="pred, label, or a class index."),
+    inputs: Optional[str] = typer.Option(None, "--inputs", help="real or generated (GAN runs)."),
+    split: Optional[str] = typer.Option(None, "--split", help="train or test."),
+    out: Optional[str] = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    classifier: str | None = typer.Option(None, "--classifier",
+    classifier: Optional[str] = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that explains generated digits."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
@@ -185,7 +185,7 @@ def explain(
 @app.command("config")
 def config_cmd(
     config: str = typer.Argument(..., help="YAML config."),
-    overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
+    overrides: Optional[List[str]] = typer.Argument(None, help="Overrides: section.key=value ..."),
 ) -> None:
     """Print the resolved config (defaults < file < overrides) as YAML."""
 
@@ -198,7 +198,7 @@ def config_cmd(
 
 
 @app.command("list")
-def list_cmd(what: str | None = typer.Argument(None, help="models, datasets or methods (default: all).")) -> None:
+def list_cmd(what: Optional[str] = typer.Argument(None, help="models, datasets or methods (default: all).")) -> None:
     """List the registered models, datasets and explanation methods."""
 
     def body() -> None:
