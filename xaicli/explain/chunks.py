@@ -45,8 +45,9 @@ def chunk_size(model: nn.Module, example: torch.Tensor, budget_mb: float | None 
     """Images per pass: `chunk` when given, else the budget over the per-image estimate (at least 1).
 
     On the CPU the chunk is also capped so that no single activation exceeds CPU_TENSOR_CAP: larger
-    tensors are served by fresh mmap'd pages on every allocation, and the page faults measured twice
-    as slow as cache-sized chunks (bench/explain.py) for the same arithmetic.
+    tensors are served by fresh mmap'd pages on every allocation. In interleaved runs on a shared
+    2-core CPU, capped chunks ran IG up to 2x faster than one large batch, but on a heavily loaded
+    machine they also measured slower (bench/explain.py); the cap is a default, not a proven optimum.
     """
     if chunk is not None:
         return max(1, int(chunk))
