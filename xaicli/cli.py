@@ -166,6 +166,8 @@ def explain(
     split: str | None = typer.Option(None, "--split", help="train or test."),
     out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
+    classifier: Optional[str] = typer.Option(None, "--classifier",
+                                             help="GAN runs: classifier run that explains generated digits."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
 
@@ -175,7 +177,7 @@ def explain(
         except ImportError:
             raise ConfigError("explain: not yet available for this run type") from None
         print(run_explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                          checkpoint=checkpoint))
+                          checkpoint=checkpoint, classifier=classifier))
 
     _guard(body)
 

@@ -92,6 +92,24 @@ class ExplainConfig:
     target: str = opt("pred", "pred, label, or a class index")
     inputs: str = opt("real", "real or generated images (GAN runs)", choices=("real", "generated"))
     split: str = opt("test", "split the images come from", choices=("train", "test"))
+    baseline: str = opt("black", "IG / GradientSHAP / occlusion reference: zero (in model input units), black "
+                        "(lowest pixel value), mean (training mean image), blur, uniform",
+                        choices=("zero", "black", "mean", "blur", "uniform"))
+    n_steps: int = opt(50, "integrated gradients: points on the path", min=2)
+    rule: str = opt("gausslegendre", "integrated gradients: integration rule",
+                    choices=("gausslegendre", "riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"))
+    n_samples: int = opt(20, "SmoothGrad / GradientSHAP: noisy samples per image", min=1)
+    sigma: float = opt(0.15, "SmoothGrad: noise std as a fraction of the input range", min=0.0)
+    window: int = opt(4, "occlusion: window side, in pixels", min=1)
+    stride: int = opt(2, "occlusion: window step, in pixels", min=1)
+    memory_mb: float = opt(1024.0, "memory budget of one multi-pass chunk, in MiB (halved on out-of-memory)",
+                           min=0.0, exclusive_min=True)
+    sanity: bool = opt(True, "run the model-parameter randomization test for each method")
+    sanity_threshold: float = opt(0.5, "randomization test: pass below this Spearman correlation",
+                                  min=-1.0, max=1.0)
+    seed: int = opt(0, "seed of noise draws, random baselines, random pixel orders and generated inputs", min=0)
+    classifier: str = opt("", "GAN runs: classifier run that explains generated digits and the generator "
+                          "(empty: eval.classifier)")
 
 
 @dataclass

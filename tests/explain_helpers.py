@@ -1,0 +1,42 @@
+"""Small models and inputs shared by the explanation tests."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class TinyCNN(nn.Module):
+    """conv-relu-conv-relu-pool-linear on 1 x 12 x 12 inputs: every kind of layer the methods touch."""
+
+    def __init__(self, classes: int = 5) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(1, 4, 3)
+        self.relu1 = nn.ReLU()
+        self.conv2 = nn.Conv2d(4, 6, 3)
+        self.relu2 = nn.ReLU()
+        self.pool = nn.MaxPool2d(2)
+        self.flatten = nn.Flatten()
+        self.fc = nn.Linear(6 * 4 * 4, classes)
+
+    def forward(self, x):
+        return self.fc(self.flatten(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))))
+
+
+def tiny_cnn(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return TinyCNN().eval()
+
+
+def tiny_inputs(n: int = 3, seed: int = 1) -> torch.Tensor:
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(n, 1, 12, 12, generator=g)
+
+
+def assert_close_to_scale(ours: torch.Tensor, ref: torch.Tensor, rel: float = 1e-4) -> None:
+    """Equal within rel x the largest absolute reference attribution (the issue's parity bar)."""
+    assert ours.shape == ref.shape, (ours.shape, ref.shape)
+    scale = ref.abs().max().item()
+    assert scale > 0, "the reference map is all zero: the comparison would prove nothing"
+    err = (ours - ref).abs().max().item()
+    assert err <= rel * scale, f"max error {err:.3g} > {rel} x {scale:.3g}"

@@ -1,0 +1,170 @@
+"""Analytic checks, the contract (shape, device, model left as found), chunking and out-of-memory retry."""
+
+from __future__ import annotations
+
+import logging
+
+import pytest
+import torch
+from torch import nn
+
+from explain_helpers import tiny_cnn, tiny_inputs
+from xaicli.errors import ConfigError
+from xaicli.explain.methods import METHODS, resolve
+
+TARGET = torch.tensor([0, 3, 1])
+
+
+def _linear(seed: int = 0) -> nn.Module:
+    torch.manual_seed(seed)
+    return nn.Sequential(nn.Flatten(), nn.Linear(12 * 12, 5)).eval()
+
+
+def test_linear_saliency_is_abs_weight_row():
+    model, x = _linear(), tiny_inputs()
+    sal = resolve("saliency")(model, x, TARGET)
+    w = model[1].weight.detach()
+    expected = w[TARGET].abs().view(3, 1, 12, 12)
+    torch.testing.assert_close(sal, expected)
+
+
+@pytest.mark.parametrize("rule", ["gausslegendre", "riemann_trapezoid", "riemann_left"])
+def test_linear_integrated_gradients_is_input_minus_baseline_times_weight(rule):
+    model, x = _linear(), tiny_inputs()
+    base = torch.full_like(x, -0.5)
+    ig = resolve("integrated_gradients")(model, x, TARGET, n_steps=7, rule=rule, baseline=base)
+    expected = (x - base) * model[1].weight.detach()[TARGET].view(3, 1, 12, 12)
+    torch.testing.assert_close(ig, expected, rtol=1e-5, atol=1e-6)
+
+
+def test_integrated_gradients_completeness_on_a_cnn():
+    """sum(IG) = f(x) - f(baseline), within 1% of |f(x) - f(baseline)| at 128 steps of either rule
+    (the ReLU kinks make the integrand non-smooth, so more steps are needed than for a smooth model)."""
+    model, x = tiny_cnn(), tiny_inputs()
+    base = torch.full_like(x, -2.0)
+    with torch.no_grad():
+        gap = model(x).gather(1, TARGET[:, None])[:, 0] - model(base).gather(1, TARGET[:, None])[:, 0]
+    assert (gap.abs() > 0.1).all()
+    for rule in ("gausslegendre", "riemann_trapezoid"):
+        ig = resolve("integrated_gradients")(model, x, TARGET, n_steps=128, rule=rule, baseline=base)
+        err = (ig.flatten(1).sum(1) - gap).abs()
+        assert (err <= 0.01 * gap.abs()).all(), (rule, err, gap)
+
+
+@pytest.mark.parametrize("name", METHODS.names())
+def test_contract_shape_device_and_model_left_as_found(name):
+    model, x = tiny_cnn(), tiny_inputs()
+    model.fc.weight.requires_grad_(False)  # an unusual flag that must survive
+    model.train()  # and an unusual mode
+    hooks_before = sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
+    out = resolve(name)(model, x, TARGET, n_steps=4, n_samples=2)
+    assert out.shape == x.shape and out.device == x.device and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    assert model.training
+    assert [p.requires_grad for p in model.parameters()] == [True] * 4 + [False, True]
+    assert sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules()) == hooks_before
+    assert not x.requires_grad and x.grad is None
+
+
+@pytest.mark.parametrize("name", ["integrated_gradients", "smoothgrad", "vargrad", "gradient_shap", "occlusion",
+                                  "saliency", "gradcam", "smoothgrad:integrated_gradients"])
+def test_chunked_equals_unchunked(name):
+    model, x = tiny_cnn(), tiny_inputs()
+    params = {"n_steps": 6, "n_samples": 3, "window": 3, "stride": 2, "stdevs": 0.1}
+    whole = resolve(name)(model, x, TARGET, chunk=10_000, **params)
+    pieces = resolve(name)(model, x, TARGET, chunk=5, **params)
+    assert whole.abs().max() > 0
+    torch.testing.assert_close(pieces, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max()))
+
+
+class _OutOfMemoryAbove(nn.Module):
+    """Raises CUDA's out-of-memory error for batches above `limit`, as a real device would."""
+
+    def __init__(self, inner: nn.Module, limit: int) -> None:
+        super().__init__()
+        self.inner, self.limit, self.sizes = inner, limit, []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated, batch {len(x)})")
+        return self.inner(x)
+
+
+@pytest.mark.parametrize("name", ["integrated_gradients", "smoothgrad", "occlusion"])
+def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(name, caplog):
+    inner, x = tiny_cnn(), tiny_inputs()
+    expected = resolve(name)(inner, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+    flaky = _OutOfMemoryAbove(inner, limit=9)
+    with caplog.at_level(logging.WARNING, logger="xaicli.explain"):
+        got = resolve(name)(flaky, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+    torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
+    import re
+
+    tries = [(int(a), int(b)) for a, b in re.findall(r"out of memory with (\d+) images per pass; retrying with (\d+)",
+                                                    caplog.text)]
+    assert tries, "no out-of-memory retry was logged"
+    assert all(after == before // 2 for before, after in tries)  # halved each time
+    assert tries[-1][1] <= 9 < tries[-1][0]  # and stopped halving once it fit
+    assert max(flaky.sizes) > 9 and all(s <= 9 for s in flaky.sizes[-3:])
+
+
+def test_out_of_memory_at_one_image_is_a_clear_error():
+    from xaicli.errors import XaiError
+
+    flaky = _OutOfMemoryAbove(tiny_cnn(), limit=0)
+    with pytest.raises(XaiError, match="single image"):
+        resolve("saliency")(flaky, tiny_inputs(), TARGET, chunk=4)
+
+
+def test_budget_sets_the_chunk():
+    from xaicli.explain.chunks import bytes_per_image, chunk_size
+
+    model, x = tiny_cnn(), tiny_inputs()
+    per = bytes_per_image(model, x)
+    assert chunk_size(model, x, budget_mb=per * 10 / 2**20) == 10
+    assert chunk_size(model, x, budget_mb=1e-9) == 1
+
+
+def test_cpu_chunks_keep_each_activation_under_the_cap():
+    from xaicli.explain.chunks import CPU_TENSOR_CAP, activation_profile, chunk_size
+
+    model = nn.Sequential(nn.Conv2d(1, 64, 3, padding=1), nn.Flatten(), nn.Linear(64 * 12 * 12, 2))
+    x = tiny_inputs()
+    _, largest = activation_profile(model, x)
+    assert largest == 64 * 12 * 12 * 4
+    assert chunk_size(model, x, budget_mb=1e6) == CPU_TENSOR_CAP // largest
+    assert chunk_size(model, x, budget_mb=1e6, chunk=7) == 7
+
+
+def test_gradcam_layer_is_last_spatial_and_mlp_has_none():
+    from xaicli.explain.core import last_spatial_layer
+
+    model = tiny_cnn()
+    assert last_spatial_layer(model, tiny_inputs())[0] == "pool"
+    with pytest.raises(ConfigError, match="spatial output"):
+        resolve("gradcam")(_linear(), tiny_inputs(), TARGET)
+
+
+def test_targets_change_the_map():
+    model, x = tiny_cnn(), tiny_inputs()
+    a = resolve("saliency")(model, x, 0)
+    b = resolve("saliency")(model, x, torch.tensor([1, 1, 1]))
+    assert not torch.allclose(a, b)
+
+
+def test_unknown_names_suggest_the_closest():
+    with pytest.raises(ConfigError, match="did you mean 'saliency'"):
+        resolve("salency")
+    with pytest.raises(ConfigError, match="smoothgrad"):
+        resolve("smothgrad:saliency")
+
+
+def test_captum_adapter_runs_other_methods():
+    pytest.importorskip("captum")
+    model, x = tiny_cnn(), tiny_inputs()
+    for name in ("captum:DeepLift", "captum:FeatureAblation", "captum:LayerGradCam"):
+        out = resolve(name)(model, x, TARGET, baseline="zero")
+        assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() > 0
+    with pytest.raises(ConfigError, match="not a Captum"):
+        resolve("captum:DeepLif")

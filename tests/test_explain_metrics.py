@@ -1,0 +1,145 @@
+"""Faithfulness (deletion / insertion) and sanity (parameter randomization, degenerate maps)."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from explain_helpers import tiny_cnn, tiny_inputs
+from xaicli.explain.faithfulness import area, curves, faithfulness, pixel_ranks
+from xaicli.explain.methods import resolve
+from xaicli.explain.sanity import degenerate_maps, randomization_test, spearman
+
+BLACK = -0.4242  # the MNIST pixel 0 after normalisation by mean 0.1307, std 0.3081
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """A small CNN trained for a few hundred steps on 1,000 real embedded MNIST digits (about 2 s)."""
+    from xaicli.data.embedded import load_embedded
+
+    arrays = load_embedded()
+    x = (torch.from_numpy(arrays["x_train"][:1000]).float().unsqueeze(1) / 255 - 0.1307) / 0.3081
+    y = torch.from_numpy(arrays["y_train"][:1000]).long()
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                          nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
+    opt = torch.optim.Adam(model.parameters(), 3e-3)
+    g = torch.Generator().manual_seed(0)
+    for _ in range(150):
+        idx = torch.randint(0, len(x), (64,), generator=g)
+        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    model.eval()
+    xt = (torch.from_numpy(arrays["x_test"][:16]).float().unsqueeze(1) / 255 - 0.1307) / 0.3081
+    with torch.no_grad():
+        acc = (model(xt).argmax(1) == torch.from_numpy(arrays["y_test"][:16])).float().mean()
+    assert acc >= 0.75, f"the fixture model did not learn (accuracy {acc:.2f})"
+    return model, xt
+
+
+def test_deletion_of_saliency_beats_random_order_on_a_trained_model(trained):
+    model, x = trained
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    maps = resolve("saliency")(model, x, pred)
+    m = faithfulness(model, x, maps, pred, fill=BLACK, steps=16)
+    assert m["deletion_auc"] < m["deletion_auc_random"] - 0.05, m
+    assert len(m["deletion_curve"]) == 17 and m["deletion_curve"][0] > m["deletion_curve"][-1]
+
+
+def test_insertion_of_integrated_gradients_beats_random_order(trained):
+    model, x = trained
+    with torch.no_grad():
+        pred = model(x).argmax(1)
+    maps = resolve("integrated_gradients")(model, x, pred, n_steps=16, baseline="black", input_range=(BLACK, 2.82))
+    m = faithfulness(model, x, maps, pred, fill=BLACK, steps=16)
+    assert m["insertion_auc"] > m["insertion_auc_random"] + 0.05, m
+
+
+def test_curves_start_and_end_at_the_full_and_the_fill_image():
+    model, x = tiny_cnn(), tiny_inputs()
+    maps = torch.randn_like(x)
+    dele, ins = curves(model, x, pixel_ranks(maps), torch.tensor([0, 1, 2]), fill=0.0, steps=4)
+    with torch.no_grad():
+        full = model(x).softmax(1)[torch.arange(3), [0, 1, 2]]
+        empty = model(torch.zeros_like(x)).softmax(1)[torch.arange(3), [0, 1, 2]]
+    torch.testing.assert_close(dele[:, 0], full)
+    torch.testing.assert_close(dele[:, -1], empty)
+    torch.testing.assert_close(ins[:, 0], empty)
+    torch.testing.assert_close(ins[:, -1], full)
+    assert math.isclose(float(area(torch.ones(1, 5))), 1.0)
+
+
+def test_chunked_curves_equal_unchunked():
+    model, x = tiny_cnn(), tiny_inputs()
+    ranks = pixel_ranks(torch.randn_like(x))
+    a = curves(model, x, ranks, 0, fill=0.0, steps=5, chunk=1000)
+    b = curves(model, x, ranks, 0, fill=0.0, steps=5, chunk=2)
+    torch.testing.assert_close(a, b)
+
+
+def _edge_detector(model, inputs, target=None, **_):
+    """A 'method' that never looks at the model: the Sobel gradient magnitude of the input."""
+    kx = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]).view(1, 1, 3, 3)
+    gx = nn.functional.conv2d(inputs, kx, padding=1)
+    gy = nn.functional.conv2d(inputs, kx.transpose(2, 3), padding=1)
+    return (gx ** 2 + gy ** 2).sqrt()
+
+
+def test_randomization_fails_an_edge_detector(trained):
+    model, x = trained
+    result = randomization_test(_edge_detector, model, x[:6], 0)
+    assert result["verdict"] == "fail" and result["final_spearman"] > 0.99
+    assert [c["layer"] for c in result["cascade"]] == ["7", "3", "0"]  # top layer first
+
+
+def test_randomization_passes_saliency_on_a_trained_model(trained):
+    model, x = trained
+    with torch.no_grad():
+        pred = model(x[:6]).argmax(1)
+    before = [p.clone() for p in model.parameters()]
+    result = randomization_test(resolve("saliency"), model, x[:6], pred)
+    assert result["verdict"] == "pass", result
+    assert result["final_spearman"] < result["threshold"] == 0.5
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the original is untouched
+
+
+def test_spearman_handles_ties_and_constants():
+    a = torch.tensor([1.0, 2, 2, 3])
+    assert math.isclose(spearman(a, a), 1.0)
+    assert math.isclose(spearman(a, -a), -1.0)
+    assert math.isnan(spearman(a, torch.ones(4)))
+
+
+def test_degenerate_maps_are_found_with_their_cause():
+    maps = torch.randn(4, 1, 5, 5)
+    maps[0, 0, 1, 1] = float("nan")
+    maps[1] = 0
+    maps[2] = 0.3
+    found = degenerate_maps(maps)
+    assert found["nan"]["images"] == [0] and found["zero"]["images"] == [1] and found["constant"]["images"] == [2]
+    assert "gradient" in found["zero"]["cause"]
+    assert degenerate_maps(torch.randn(2, 1, 5, 5)) == {}
+
+
+def test_a_cam_that_vanishes_under_random_weights_counts_as_changed():
+    from xaicli.explain.sanity import map_correlation
+
+    original = torch.rand(1, 6, 6)
+    assert map_correlation(original, torch.zeros(1, 6, 6)) == 0.0
+    assert math.isnan(map_correlation(torch.ones(1, 6, 6), torch.rand(1, 6, 6)))
+
+
+def test_pick_images_takes_the_classes_in_turn():
+    from xaicli.explain.command import pick_images
+
+    labels = torch.tensor([0, 0, 0, 1, 1, 2])
+    assert pick_images(labels, 4).tolist() == [0, 3, 5, 1]
+    assert pick_images(labels, 10).tolist() == [0, 3, 5, 1, 4, 2]

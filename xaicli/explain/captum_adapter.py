@@ -1,0 +1,92 @@
+"""`captum:<Name>`: any Captum attribution class behind our contract (Captum is an optional extra).
+
+Primary methods take the model; layer methods (`Layer*`, `GuidedGradCam`) get the last spatial layer
+and are upsampled to the input. Keyword arguments that the class's `attribute` accepts are passed on:
+baselines from our baseline names, n_steps, n_samples, a 4 x 4 superpixel feature mask for the
+perturbation methods (Lime, KernelShap, ...), window and stride for Occlusion.
+"""
+
+from __future__ import annotations
+
+import inspect
+
+import torch
+
+from xaicli.errors import ConfigError
+from xaicli.explain.core import expand_target, last_spatial_layer, parameters_frozen, upsample
+from xaicli.explain.methods import Method
+
+SIGNED_BY_DEFAULT = True
+
+
+def _captum_attr():
+    try:
+        import captum.attr as ca
+    except ImportError:
+        raise ConfigError("captum:* methods need Captum, an optional extra: pip install 'xai[captum]'") from None
+    return ca
+
+
+def captum_names() -> list[str]:
+    ca = _captum_attr()
+    return sorted(n for n in dir(ca) if isinstance(getattr(ca, n), type) and hasattr(getattr(ca, n), "attribute"))
+
+
+def superpixel_mask(inputs: torch.Tensor, size: int = 4) -> torch.Tensor:
+    """(1, C, H, W) long mask numbering size x size blocks (shared across channels)."""
+    _, c, h, w = inputs.shape
+    rows = torch.arange(h, device=inputs.device) // size
+    cols = torch.arange(w, device=inputs.device) // size
+    ids = rows.view(-1, 1) * ((w + size - 1) // size) + cols.view(1, -1)
+    return ids.view(1, 1, h, w).expand(1, c, h, w).contiguous()
+
+
+def captum_method(name: str) -> Method:
+    ca = _captum_attr()
+    cls = getattr(ca, name, None)
+    if not (isinstance(cls, type) and hasattr(cls, "attribute")):
+        from xaicli.registry import did_you_mean
+
+        raise ConfigError(f"captum:{name} is not a Captum attribution method"
+                          f"{did_you_mean(name, captum_names())}")
+    if name == "NoiseTunnel":
+        raise ConfigError("captum:NoiseTunnel wraps another method: use smoothgrad:<method> instead")
+
+    def run(model, inputs, target=None, **params):
+        from xaicli.explain.integrated import make_baseline
+
+        init = inspect.signature(cls.__init__).parameters
+        layer = None
+        if "layer" in init:
+            layer = last_spatial_layer(model, inputs)[1]
+            algo = cls(model, layer)
+        else:
+            algo = cls(model)
+        accepted = inspect.signature(algo.attribute).parameters
+        kwargs = {}
+        if "baselines" in accepted:
+            kwargs["baselines"] = make_baseline(inputs, params.get("baseline", "zero"), params.get("input_range"),
+                                                params.get("mean_image"), params.get("blur_sigma", 4.0),
+                                                params.get("seed", 0))
+        for ours, theirs in (("n_steps", "n_steps"), ("n_samples", "n_samples")):
+            if ours in params and theirs in accepted:
+                kwargs[theirs] = params[ours]
+        if "feature_mask" in accepted:
+            kwargs["feature_mask"] = superpixel_mask(inputs)
+        if "sliding_window_shapes" in accepted:
+            w, s = int(params.get("window", 4)), int(params.get("stride", 2))
+            kwargs["sliding_window_shapes"] = (inputs.shape[1], w, w)
+            kwargs["strides"] = (1, s, s)
+        tgt = expand_target(target, len(inputs), inputs.device)
+        with parameters_frozen(model):
+            out = algo.attribute(inputs.detach().clone(), target=tgt, **kwargs)
+        out = out[0] if isinstance(out, tuple) else out
+        out = out.detach()
+        if out.shape != inputs.shape:
+            if out.ndim == 4:
+                out = upsample(out.sum(1, keepdim=True), inputs)
+            else:
+                raise ConfigError(f"captum:{name} returned shape {tuple(out.shape)}, not the input's")
+        return out.float()
+
+    return Method(f"captum:{name}", run, signed=SIGNED_BY_DEFAULT)

@@ -1,0 +1,114 @@
+"""The contract's helpers: targets, input gradients, hooks in a `with` block, the model left as found."""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence
+
+import torch
+from torch import nn
+
+from xaicli.errors import ConfigError
+
+Target = "int | torch.Tensor | None"
+
+
+def expand_target(target, n: int, device: torch.device) -> torch.Tensor | None:
+    """An int, a (n,) tensor or None (a model with one output per image) as a (n,) long tensor or None."""
+    if target is None:
+        return None
+    if isinstance(target, int):
+        return torch.full((n,), target, dtype=torch.long, device=device)
+    target = torch.as_tensor(target, device=device).long().reshape(-1)
+    if target.numel() == 1:
+        return target.expand(n).clone()
+    if target.numel() != n:
+        raise ValueError(f"target holds {target.numel()} classes for {n} inputs")
+    return target
+
+
+def select(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """The score explained, one per row: output[i, target[i]], or output itself when it is (N,)."""
+    if target is None:
+        if output.ndim == 2 and output.shape[1] == 1:
+            return output[:, 0]
+        if output.ndim != 1:
+            raise ValueError(f"the model returns {tuple(output.shape)}; give a target class")
+        return output
+    return output.gather(1, target.view(-1, 1)).squeeze(1)
+
+
+@contextlib.contextmanager
+def parameters_frozen(model: nn.Module) -> Iterator[nn.Module]:
+    """Parameters stop requiring gradients inside the block (no weight gradients are built);
+    every flag is restored afterwards, even on error. The model's train/eval mode is not touched."""
+    flags = [(p, p.requires_grad) for p in model.parameters()]
+    try:
+        for p, _ in flags:
+            p.requires_grad_(False)
+        yield model
+    finally:
+        for p, flag in flags:
+            p.requires_grad_(flag)
+
+
+@contextlib.contextmanager
+def hooks(register: Sequence[Callable[[], torch.utils.hooks.RemovableHandle]]) -> Iterator[None]:
+    """Install hooks (each callable registers one and returns its handle); remove them all on exit."""
+    handles = []
+    try:
+        for reg in register:
+            handles.append(reg())
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+
+
+def input_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
+    """d score / d input for a batch, with the graph freed before returning."""
+    x = inputs.detach().requires_grad_(True)
+    with torch.enable_grad():
+        score = select(model(x), target)
+        (grad,) = torch.autograd.grad(score.sum(), x)
+    return grad
+
+
+def leaf_modules_in_order(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
+    """(name, module, output shape) of every leaf module in the order a forward pass calls it.
+
+    One probe pass on a single example, without gradients; the hooks are removed afterwards.
+    """
+    names = {m: n for n, m in model.named_modules()}
+    seen: list[tuple[str, nn.Module, tuple]] = []
+
+    def record(module, _inp, out):
+        if isinstance(out, torch.Tensor):
+            seen.append((names.get(module, "?"), module, tuple(out.shape)))
+
+    leaves = [m for m in model.modules() if not list(m.children())]
+    with hooks([lambda m=m: m.register_forward_hook(record) for m in leaves]), torch.no_grad():
+        model(example[:1])
+    return seen
+
+
+def last_spatial_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
+    """The last module (in call order) whose output is (N, C, H, W) with H x W > 1: Grad-CAM's layer."""
+    layers = leaf_modules_in_order(model, example)
+    spatial = [(n, m) for n, m, shape in layers if len(shape) == 4 and shape[2] * shape[3] > 1]
+    if not spatial:
+        kinds = ", ".join(dict.fromkeys(type(m).__name__ for _, m, _ in layers)) or "none"
+        raise ConfigError("Grad-CAM needs a layer with spatial output (N, C, H, W); this model has none "
+                          f"(its layers: {kinds}). Use saliency, integrated_gradients or occlusion instead.")
+    return spatial[-1]
+
+
+def upsample(maps: torch.Tensor, like: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:
+    """(N, 1, h, w) maps resized to the inputs' height and width and repeated over their channels."""
+    out = nn.functional.interpolate(maps, size=like.shape[2:], mode=mode,
+                                    **({"align_corners": False} if mode in ("bilinear", "bicubic") else {}))
+    return out.expand(-1, like.shape[1], -1, -1).contiguous()
+
+
+def generator_for(device: torch.device, seed: int) -> torch.Generator:
+    return torch.Generator(device=device).manual_seed(int(seed))

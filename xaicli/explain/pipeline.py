@@ -1,0 +1,130 @@
+"""Explain one batch with several methods, measure each, and write the section's files:
+`<method>/<idx>.png`, attributions.npz, grid.png, curves.png, metrics.json and metrics.csv."""
+
+from __future__ import annotations
+
+import csv
+import io
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from xaicli.errors import ConfigError
+from xaicli.explain import render
+from xaicli.explain.faithfulness import faithfulness
+from xaicli.explain.methods import Method
+from xaicli.explain.sanity import degenerate_maps, randomization_test
+from xaicli.run import atomic_write_bytes, atomic_write_text, write_json
+
+CSV_FIELDS = ("method", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
+              "randomization_verdict", "randomization_spearman", "seconds", "images_per_s", "degenerate")
+
+
+@dataclass
+class Batch:
+    """What one section explains: the model (inputs -> scores), its inputs and how to score them."""
+
+    model: nn.Module
+    inputs: torch.Tensor  # model inputs (N, C, H, W) on the device
+    display: np.ndarray  # the same images in [0, 1] for drawing
+    target: torch.Tensor | None  # (N,) classes explained
+    indices: list[int]  # file names of the overlays (dataset indices, or sample numbers)
+    row_labels: list[str]  # grid labels: prediction and score
+    fill: float  # the "removed pixel" value for deletion and insertion (model-input units)
+    kind: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
+    params: dict = field(default_factory=dict)  # method parameters (baseline, n_steps, input_range, ...)
+
+
+@dataclass
+class Settings:
+    sanity: bool = True
+    threshold: float = 0.5
+    seed: int = 0
+    budget_mb: float | None = None
+    curve_steps: int = 20
+
+
+def folder_name(method: str) -> str:
+    return method.replace(":", "_").replace("/", "_")
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Tensor, dict]:
+    """Run one method (timed), then its faithfulness, sanity and degenerate-map checks."""
+    params = {**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb}
+    _sync(batch.inputs.device)
+    t0 = time.perf_counter()
+    maps = method(batch.model, batch.inputs, batch.target, **params).detach()
+    _sync(batch.inputs.device)
+    seconds = time.perf_counter() - t0
+    n = len(batch.inputs)
+    m: dict = {"signed": method.signed, "seconds": round(seconds, 4), "images_per_s": round(n / max(seconds, 1e-9), 2)}
+    m.update(faithfulness(batch.model, batch.inputs, maps, batch.target, batch.fill, settings.curve_steps,
+                          batch.kind, settings.seed, settings.budget_mb))
+    if settings.sanity:
+        m["randomization"] = randomization_test(method, batch.model, batch.inputs, batch.target, params,
+                                                settings.threshold, settings.seed, original=maps)
+    m["degenerate"] = degenerate_maps(maps)
+    return maps, m
+
+
+def csv_text(metrics: dict[str, dict]) -> str:
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    for name, m in metrics.items():
+        rnd = m.get("randomization", {})
+        writer.writerow({
+            "method": name, **{k: m.get(k) for k in ("deletion_auc", "deletion_auc_random", "insertion_auc",
+                                                      "insertion_auc_random", "seconds", "images_per_s")},
+            "randomization_verdict": rnd.get("verdict", "not run"),
+            "randomization_spearman": rnd.get("final_spearman"),
+            "degenerate": ";".join(f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items()),
+        })
+    return buf.getvalue()
+
+
+def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Settings,
+                    skipped: dict[str, str] | None = None, log=None) -> dict:
+    """Every method on the batch; writes the section's files into `out`; returns its metrics."""
+    results: dict[str, dict] = {}
+    maps_np: dict[str, np.ndarray] = {}
+    for method in methods:
+        if log:
+            log(f"explain: {method.name} on {len(batch.inputs)} images")
+        try:
+            maps, m = measure(method, batch, settings)
+        except ConfigError as exc:
+            (skipped if skipped is not None else {})[method.name] = str(exc)
+            if skipped is None:
+                raise
+            continue
+        results[method.name] = m
+        maps_np[method.name] = maps.float().cpu().numpy()
+        for i, idx in enumerate(batch.indices):
+            render.save_overlay(out / folder_name(method.name) / f"{idx}.png", batch.display[i],
+                                maps_np[method.name][i], method.signed)
+    if not results:
+        raise ConfigError("explain: no method could run on this model: "
+                          + "; ".join(f"{k}: {v}" for k, v in (skipped or {}).items()))
+    arrays = {folder_name(k): v for k, v in maps_np.items()}
+    arrays.update(images=(batch.display * 255).round().astype(np.uint8), indices=np.array(batch.indices),
+                  targets=np.array([] if batch.target is None else batch.target.cpu().numpy()))
+    buf = io.BytesIO()
+    np.savez_compressed(buf, **arrays)
+    atomic_write_bytes(out / "attributions.npz", buf.getvalue())
+    render.save_grid(out / "grid.png", batch.display, maps_np, {m.name: m.signed for m in methods if m.name in results},
+                     batch.row_labels)
+    render.save_curves(out / "curves.png", results)
+    write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
+                                      "score": batch.kind})
+    atomic_write_text(out / "metrics.csv", csv_text(results))
+    return {"methods": results, "skipped": skipped or {}}

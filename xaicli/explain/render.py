@@ -1,0 +1,125 @@
+"""Rendering in one place: percentile clipping, a diverging colormap for signed maps and a sequential
+one for magnitudes, overlays on the grayscale input, the images x methods grid, curves, latent bars."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+SIGNED_CMAP = "RdBu_r"  # blue negative, white zero, red positive
+MAGNITUDE_CMAP = "inferno"
+CLIP_PERCENTILE = 99.0
+SCALE = 4  # overlay pixels per image pixel (28 x 28 digits become 112 x 112)
+
+
+def to_2d(attr: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (H, W): channels summed."""
+    return np.nan_to_num(attr.astype(np.float64)).sum(0)
+
+
+def normalise(a: np.ndarray, signed: bool, pct: float = CLIP_PERCENTILE) -> np.ndarray:
+    """Signed maps to [-1, 1] by the percentile of |a|; magnitudes to [0, 1] by the percentile of a."""
+    ref = np.percentile(np.abs(a), pct)
+    if ref <= 0:
+        ref = np.abs(a).max() or 1.0
+    lo = -1.0 if signed else 0.0
+    return np.clip(a / ref, lo, 1.0)
+
+
+def gray_rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) image in [0, 1] -> (H, W, 3) grayscale."""
+    g = image.mean(0) if image.shape[0] > 1 else image[0]
+    return np.repeat(np.clip(g, 0, 1)[..., None], 3, axis=2)
+
+
+def overlay(image: np.ndarray, attr: np.ndarray, signed: bool) -> np.ndarray:
+    """(H, W, 3) floats: the colormapped map over the grayscale input, opaque where the map is strong."""
+    a = normalise(to_2d(attr), signed)
+    cmap = plt.get_cmap(SIGNED_CMAP if signed else MAGNITUDE_CMAP)
+    heat = cmap((a + 1) / 2 if signed else a)[..., :3]
+    alpha = np.clip(np.abs(a), 0, 1)[..., None] * 0.85
+    return (1 - alpha) * gray_rgb(image) + alpha * heat
+
+
+def upscale(rgb: np.ndarray, factor: int = SCALE) -> np.ndarray:
+    return rgb.repeat(factor, 0).repeat(factor, 1)
+
+
+def save_overlay(path: Path, image: np.ndarray, attr: np.ndarray, signed: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plt.imsave(path, upscale(np.clip(overlay(image, attr, signed), 0, 1)))
+
+
+def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signed: dict[str, bool],
+              row_labels: list[str]) -> None:
+    """Rows: images (labelled with the prediction and its score); columns: the input, then each method."""
+    names = list(maps)
+    rows, cols = len(images), 1 + len(names)
+    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False)
+    for i in range(rows):
+        axes[i, 0].imshow(gray_rgb(images[i]), interpolation="nearest")
+        axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
+        for j, name in enumerate(names, start=1):
+            axes[i, j].imshow(np.clip(overlay(images[i], maps[name][i], signed[name]), 0, 1), interpolation="nearest")
+        for ax in axes[i]:
+            ax.set_xticks([])
+            ax.set_yticks([])
+    for j, title in enumerate(["input", *names]):
+        axes[0, j].set_title(title, fontsize=7)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_curves(path: Path, metrics: dict[str, dict]) -> None:
+    """Mean deletion and insertion curves per method, the random order dashed."""
+    fig, (ax_d, ax_i) = plt.subplots(1, 2, figsize=(9, 3.4))
+    for name, m in metrics.items():
+        if "deletion_curve" not in m:
+            continue
+        xs = np.linspace(0, 1, len(m["deletion_curve"]))
+        line = ax_d.plot(xs, m["deletion_curve"], label=name)[0]
+        ax_i.plot(xs, m["insertion_curve"], color=line.get_color(), label=name)
+    first = next((m for m in metrics.values() if "deletion_curve_random" in m), None)
+    if first is not None:
+        xs = np.linspace(0, 1, len(first["deletion_curve_random"]))
+        ax_d.plot(xs, first["deletion_curve_random"], "k--", label="random order")
+        ax_i.plot(xs, first["insertion_curve_random"], "k--", label="random order")
+    ax_d.set_title("deletion (lower is better)", fontsize=9)
+    ax_i.set_title("insertion (higher is better)", fontsize=9)
+    for ax in (ax_d, ax_i):
+        ax.set_xlabel("fraction of pixels")
+        ax.set_ylabel("target probability")
+        ax.set_ylim(-0.02, 1.02)
+    ax_i.legend(fontsize=6, loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def save_latent_bars(path: Path, attr: np.ndarray, title: str, image: np.ndarray | None = None) -> None:
+    """One sample's attribution per latent dimension as bars (red positive, blue negative), with G(z)."""
+    fig = plt.figure(figsize=(7, 2.4))
+    ax = fig.add_axes([0.07, 0.18, 0.7 if image is not None else 0.9, 0.7])
+    colors = np.where(attr >= 0, "#c0392b", "#2e6fb7")
+    ax.bar(np.arange(len(attr)), attr, color=colors, width=0.9)
+    ax.axhline(0, color="k", lw=0.5)
+    ax.set_xlabel("latent dimension")
+    ax.set_ylabel("attribution")
+    ax.set_title(title, fontsize=9)
+    if image is not None:
+        ax_img = fig.add_axes([0.8, 0.18, 0.18, 0.7])
+        ax_img.imshow(gray_rgb(image), interpolation="nearest")
+        ax_img.set_xticks([])
+        ax_img.set_yticks([])
+        ax_img.set_title("G(z)", fontsize=8)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,108 @@
+"""report.html: one self-contained page (images as data URIs, no external URLs) per explain folder."""
+
+from __future__ import annotations
+
+import base64
+import html
+from pathlib import Path
+
+from xaicli.run import atomic_write_text
+
+STYLE = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;
+padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
+table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;
+text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
+.pass{color:#1a7f37;font-weight:600}.fail{color:#c0392b;font-weight:600}.undetermined{color:#8a6d00}
+.warn{background:#fff6e0;border-left:4px solid #e0a800;padding:.4em .8em;margin:.4em 0;font-size:.9em}
+.meta{font-size:.85em;color:#555}.row img{width:84px;height:84px;image-rendering:pixelated;margin:1px}
+.row{margin:.3em 0}.row b{display:inline-block;width:14em;font-size:.85em;vertical-align:top}
+img.wide{max-width:100%}
+"""
+
+
+def data_uri(path: Path) -> str:
+    return "data:image/png;base64," + base64.b64encode(path.read_bytes()).decode("ascii")
+
+
+def _fmt(v) -> str:
+    return "" if v is None else (f"{v:.3f}" if isinstance(v, float) else html.escape(str(v)))
+
+
+def metric_table(methods: dict[str, dict]) -> str:
+    head = ("<tr><th>method</th><th>deletion AUC &darr;</th><th>random</th><th>insertion AUC &uarr;</th>"
+            "<th>random</th><th>randomization test</th><th>Spearman</th><th>seconds</th><th>images/s</th></tr>")
+    rows = []
+    for name, m in methods.items():
+        rnd = m.get("randomization", {})
+        verdict = rnd.get("verdict", "not run")
+        rows.append(
+            f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('deletion_auc'))}</td>"
+            f"<td>{_fmt(m.get('deletion_auc_random'))}</td><td>{_fmt(m.get('insertion_auc'))}</td>"
+            f"<td>{_fmt(m.get('insertion_auc_random'))}</td><td class='{verdict}'>{verdict}</td>"
+            f"<td>{_fmt(rnd.get('final_spearman'))}</td><td>{_fmt(m.get('seconds'))}</td>"
+            f"<td>{_fmt(m.get('images_per_s'))}</td></tr>")
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def warnings_html(section: dict) -> str:
+    out = []
+    for name, reason in section.get("skipped", {}).items():
+        out.append(f"<div class='warn'>{html.escape(name)} skipped: {html.escape(reason)}</div>")
+    for name, m in section.get("methods", {}).items():
+        for kind, found in m.get("degenerate", {}).items():
+            out.append(f"<div class='warn'>{html.escape(name)}: {kind} map for image(s) "
+                       f"{', '.join(map(str, found['images']))}; likely cause: {html.escape(found['cause'])}</div>")
+    for note in section.get("notes", []):
+        out.append(f"<div class='warn'>{html.escape(note)}</div>")
+    return "".join(out)
+
+
+def overlays_html(folder: Path, methods: dict) -> str:
+    from xaicli.explain.pipeline import folder_name
+
+    rows = []
+    for name in methods:
+        files = sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+        imgs = "".join(f"<img src='{data_uri(p)}' title='{html.escape(name)} #{p.stem}' alt='{p.stem}'>" for p in files)
+        rows.append(f"<div class='row'><b>{html.escape(name)}</b>{imgs}</div>")
+    return "".join(rows)
+
+
+def section_html(root: Path, key: str, section: dict) -> str:
+    folder = root / section.get("path", ".")
+    parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("methods"):
+        parts.append(metric_table(section["methods"]))
+        for name in ("grid.png", "curves.png"):
+            if (folder / name).is_file():
+                parts.append(f"<p><img class='wide' src='{data_uri(folder / name)}' alt='{name}'></p>")
+        parts.append(overlays_html(folder, section["methods"]))
+    for png in section.get("figures", []):
+        parts.append(f"<p><img class='wide' src='{data_uri(folder / png)}' alt='{html.escape(png)}'></p>")
+    return "".join(parts)
+
+
+def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
+    rule = next((m["randomization"]["rule"] for s in sections.values() for m in s.get("methods", {}).values()
+                 if "randomization" in m), "the randomization test was not run (explain.sanity: false)")
+    body = [
+        f"<h1>xai explain: {html.escape(manifest['model'])}</h1>",
+        f"<p class='meta'>run {html.escape(manifest['run'])}<br>checkpoint {html.escape(manifest['checkpoint'])} "
+        f"(sha256 {manifest['checkpoint_sha256'][:16]}&hellip;)<br>device {html.escape(manifest['device_name'])}, "
+        f"{manifest['created']}, {manifest['seconds']:.1f} s</p>",
+        "<p class='meta'>Deletion: pixels are replaced by the darkest value, most important first; a faithful map "
+        "makes the target's probability fall fast (low area). Insertion: pixels are restored in the same order on a "
+        "dark image (high area is better). 'random' is the same curve for a random pixel order. Randomization test "
+        f"(Adebayo et al. 2018): {html.escape(rule)}; methods that multiply by (input - baseline), such as "
+        "integrated gradients and occlusion with the black baseline, give zero to every pixel equal to the "
+        "baseline whatever the weights, so they keep part of the input's pattern and their correlation stays "
+        "higher (Adebayo et al. saw the same). Red is positive attribution, blue negative; magnitudes are "
+        "drawn from black to yellow; colours are clipped at the 99th percentile.</p>",
+    ]
+    body += [section_html(root, k, s) for k, s in sections.items()]
+    page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>xai explain - "
+            f"{html.escape(manifest['model'])}</title><style>{STYLE}</style></head><body>{''.join(body)}</body></html>")
+    path = root / "report.html"
+    atomic_write_text(path, page)
+    return path
