@@ -11,7 +11,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 
 def device_and_name(arg: str | None = None):
-    import torch
 
     from xaicli.meta import device_name
     from xaicli.train import resolve_device

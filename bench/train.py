@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from common import device_and_name, emit, timed
@@ -124,19 +123,19 @@ def main() -> None:
             ref_gan = build_model(model_name, data.shape, data.num_classes, {}).to(device)
             latent = ref_gan.latent_dim
 
-            def ref_fn(steps):
+            def ref_fn(steps, ref_gan=ref_gan, loader=loader, latent=latent):
                 return reference_gan(ref_gan, loader, device, steps, latent)
         else:
             ref_model = build_model(model_name, data.shape, data.num_classes, {}).to(device)
 
-            def ref_fn(steps):
+            def ref_fn(steps, ref_model=ref_model, loader=loader):
                 return reference_classifier(ref_model, loader, device, steps)
         task = build_task(cfg, data, device, total_steps=10**6)
         stream = BatchStream(data.x_train, data.y_train, args.batch, device, seed=0)
         ref_fn(10)
         ours(task, stream, 10)  # warm-up both
         t_ref = timed(lambda: ref_fn(args.steps), device)
-        t_ours = timed(lambda: ours(task, stream, args.steps), device)
+        t_ours = timed(lambda task=task, stream=stream: ours(task, stream, args.steps), device)
         images = args.steps * args.batch
         emit(bench="train", model=model_name, device=name, batch=args.batch, steps=args.steps,
              reference_images_per_s=round(images / t_ref, 1), xai_images_per_s=round(images / t_ours, 1),

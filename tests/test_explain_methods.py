@@ -6,9 +6,9 @@ import logging
 
 import pytest
 import torch
+from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
-from explain_helpers import tiny_cnn, tiny_inputs
 from xaicli.errors import ConfigError
 from xaicli.explain.methods import METHODS, resolve
 

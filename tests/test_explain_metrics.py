@@ -6,9 +6,9 @@ import math
 
 import pytest
 import torch
+from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
-from explain_helpers import tiny_cnn, tiny_inputs
 from xaicli.explain.faithfulness import area, curves, faithfulness, pixel_ranks
 from xaicli.explain.methods import resolve
 from xaicli.explain.sanity import degenerate_maps, randomization_test, spearman

@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-
 from explain_helpers import assert_close_to_scale, tiny_cnn, tiny_inputs
+
 from xaicli.explain.methods import METHODS, resolve
 
 captum_attr = pytest.importorskip("captum.attr")

@@ -166,7 +166,7 @@ def explain(
     split: str | None = typer.Option(None, "--split", help="train or test."),
     out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    classifier: Optional[str] = typer.Option(None, "--classifier",
+    classifier: str | None = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that explains generated digits."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
