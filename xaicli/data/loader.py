@@ -39,7 +39,7 @@ class Normalizer(torch.nn.Module):
                              persistent=False)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return x.float().mul_(self.scale).sub_(self.shift)
+        return torch.addcmul(-self.shift, x.float(), self.scale)  # out of place: a float input is left as is
 
 
 def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator | None = None,
