@@ -60,6 +60,21 @@ def make_numbered_dir(parent: Path, prefix: str = "", what: str = "folder") -> P
             raise XaiError(f"{path}: cannot create the {what} ({exc.strerror})") from None
 
 
+def new_output_dir(run_dir: Path, subfolder: str, out: str | None) -> Path:
+    """`--out DIR` (honoured as given: new or empty), else RUN/<subfolder>/NNN with the next free
+    number. Never overwrites."""
+    if out is None:
+        return make_numbered_dir(safe_child(run_dir, subfolder), what=f"{subfolder} folder")
+    path = Path(out)
+    if path.exists() and (not path.is_dir() or any(path.iterdir())):
+        raise ConfigError(f"--out {path}: exists and is not an empty folder; choose a new one (xai never overwrites)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise XaiError(f"--out {path}: cannot create ({exc.strerror})") from None
+    return path
+
+
 def safe_child(run: Path, relative: str | Path) -> Path:
     """A path inside the run directory that does not escape it through a symlink."""
     root = run.resolve()

@@ -16,7 +16,7 @@ import torch
 
 from xaicli import config as cfgmod
 from xaicli.errors import ConfigError
-from xaicli.run import make_numbered_dir, resolve_run, safe_child, save_checkpoint, write_json
+from xaicli.run import new_output_dir, resolve_run, save_checkpoint, write_json
 
 SAMPLE_FORMAT = 1
 
@@ -67,17 +67,6 @@ def sample_inputs(task, n: int, seed: int, label: int | None, interpolate: bool)
     return z, task.default_labels(n)
 
 
-def output_folder(run_dir: Path, out: str | None) -> Path:
-    """A fresh numbered folder under RUN/samples, or --out DIR when it is new or empty."""
-    if out is None:
-        return make_numbered_dir(safe_child(run_dir, "samples"), what="sample folder")
-    path = Path(out)
-    if path.exists() and (not path.is_dir() or any(path.iterdir())):
-        raise ConfigError(f"--out {path}: exists and is not an empty folder; choose a new one")
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | None, manifest: dict,
                   ncol: int) -> None:
     from xaicli.images import save_grid, save_png
@@ -105,7 +94,7 @@ def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, i
     task = restored.task
     z, labels = sample_inputs(task, n, seed, label, interpolate)
     images = to_uint8(task.decode(z, labels))
-    folder = output_folder(restored.run_dir, out)
+    folder = new_output_dir(restored.run_dir, "samples", out)
     manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint), "model": restored.cfg.model.name,
                 "seed": seed, "n": n, "label": label, "interpolate": interpolate,
                 "labels": None if labels is None else labels.tolist(), "shape": list(images.shape),

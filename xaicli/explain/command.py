@@ -13,7 +13,7 @@ from xaicli.errors import ConfigError, XaiError
 from xaicli.explain.methods import Method, resolve
 from xaicli.explain.pipeline import Batch, Settings, explain_section
 from xaicli.explain.targets import class_targets, parse_target
-from xaicli.run import safe_child, write_json
+from xaicli.run import new_output_dir, write_json
 
 
 def sha256(path: Path) -> str:
@@ -22,29 +22,6 @@ def sha256(path: Path) -> str:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def new_output_dir(run_dir: Path, out: str | None) -> Path:
-    """`--out DIR` (new or empty), else RUN/explain/NNN with the next free number; never overwrites."""
-    if out is not None:
-        path = Path(out)
-        if path.exists() and (not path.is_dir() or any(path.iterdir())):
-            raise ConfigError(f"--out {path}: exists and is not an empty folder; explain never overwrites")
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise XaiError(f"--out {path}: cannot create ({exc.strerror})") from None
-        return path
-    parent = safe_child(run_dir, "explain")
-    parent.mkdir(parents=True, exist_ok=True)
-    n = max((int(p.name) for p in parent.iterdir() if p.name.isdigit()), default=0) + 1
-    while True:
-        path = parent / f"{n:03d}"
-        try:
-            path.mkdir()
-            return path
-        except FileExistsError:
-            n += 1
 
 
 def log(message: str) -> None:
@@ -172,14 +149,14 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     if restored.task.kind == "gan":
         from xaicli.explain.gan import explain_gan
 
-        folder = new_output_dir(restored.run_dir, out)
+        folder = new_output_dir(restored.run_dir, "explain", out)
         sections = explain_gan(restored, ecfg, folder, bool(methods), log)
     else:
         if ecfg.inputs == "generated":
             raise ConfigError("--inputs generated: only GAN runs generate images; this is a classifier run")
         batch, spatial = classifier_batch(restored, ecfg)
         chosen, skipped = resolve_methods(ecfg.methods, bool(methods), spatial)
-        folder = new_output_dir(restored.run_dir, out)
+        folder = new_output_dir(restored.run_dir, "explain", out)
         sections["classifier"] = {"title": f"{cfg.model.name} on {ecfg.split} images", "path": ".",
                                   **explain_section(batch, chosen, folder, settings_from(ecfg), skipped, log)}
     device = restored.task.device
