@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import socket
 from contextlib import contextmanager
 from pathlib import Path
@@ -58,7 +59,10 @@ def _download_torchvision(cls_name: str, root: Path) -> dict[str, np.ndarray]:
         with _socket_timeout(DOWNLOAD_TIMEOUT_S):
             train, test = cls(str(root), train=True, download=True), cls(str(root), train=False, download=True)
     except Exception as exc:  # torchvision raises many kinds (URLError, RuntimeError, OSError)
-        raise XaiError(f"{cls_name} download to {root} failed: {str(exc).splitlines()[0][:200]}") from None
+        text = " ".join(str(exc).split())
+        network = re.search(r"<urlopen error (.*?)>", text)  # the cause, without the mirror list
+        reason = network.group(1) if network else (text[:160] or type(exc).__name__)
+        raise XaiError(f"{cls_name} download to {root} failed ({reason})") from None
     return _torchvision_arrays(train, test)
 
 
