@@ -15,12 +15,20 @@ ARGS = ["model.name=mlp", "model.args={hidden: [64]}", "data.batch_size=32", "da
         "train.log_every=4"]
 
 
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def torchrun(*args, cwd):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         env.pop(k, None)
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           "--master_addr=127.0.0.1", "--master_port=29517", "-m", "xaicli", *map(str, args)],
+                           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "xaicli", *map(str, args)],
                           cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
