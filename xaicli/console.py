@@ -33,7 +33,12 @@ def _emit(text: str) -> None:
     if _state["quiet"]:
         return
     print(text, file=sys.stderr, flush=True)
-    if _state["log"] is not None:
+    to_log_only(text)
+
+
+def to_log_only(text: str) -> None:
+    """Copy a line into log.txt alone (the live progress bar has already shown it)."""
+    if _state["log"] is not None and not _state["quiet"]:
         _state["log"].write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
         _state["log"].flush()
 

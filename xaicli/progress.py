@@ -69,7 +69,6 @@ class Progress:
         line = f"epoch {row['epoch']}/{self.epochs} done  {_fmt(shown)}"
         if self._bar is not None:
             self._bar.console.print(line)
-            if console._state["log"] is not None:  # keep log.txt complete when the bar is live
-                console._state["log"].write(line + "\n")
+            console.to_log_only(line)  # keep log.txt complete when the bar is live
         else:
             console.info(line)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import signal
 import time
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Iterator
 
@@ -186,7 +186,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
         ensure_finite(state, ckpt_dir / name)
         save_checkpoint(ckpt_dir / name, state)
 
-    with console.log_to(path / "log.txt") if rank0 else _nullcontext(), signal_handlers(flag):
+    with console.log_to(path / "log.txt") if rank0 else nullcontext(), signal_handlers(flag):
         if rank0:
             meta = start_meta(path, cfg.seed, device, data.provenance,
                               {"world_size": world, "steps_per_epoch": steps_per_epoch})
@@ -217,12 +217,6 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
                     console.warn(f"could not draw the training curves: {exc}")
                 finish_meta(path, meta, exit_code, best=best)
     return path
-
-
-def _nullcontext():
-    from contextlib import nullcontext
-
-    return nullcontext()
 
 
 def check_checkpoint_kind(state: dict, cfg, task, path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import torch
 
+from xaicli import console
 from xaicli.errors import ConfigError, XaiError
 from xaicli.explain.methods import Method, resolve
 from xaicli.explain.pipeline import Batch, Settings, explain_section
@@ -25,7 +26,7 @@ def sha256(path: Path) -> str:
 
 
 def log(message: str) -> None:
-    print(message, file=sys.stderr, flush=True)
+    console.info(message)
 
 
 def resolve_methods(names: list[str], explicit: bool, spatial: bool) -> tuple[list[Method], dict[str, str]]:
