@@ -71,6 +71,9 @@ class TrainConfig:
     device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps")
     precision: str = opt("32", "numeric precision", choices=("32", "bf16-mixed", "16-mixed"))
     compile: bool = opt(False, "wrap the model in torch.compile")
+    cuda_graphs: str = opt("auto", "replay each training step from a CUDA graph (CUDA only; auto: where "
+                           "the run allows it, with a one-line notice where it does not)",
+                           choices=("auto", "true", "false"))
     log_every: int = opt(50, "steps between progress lines and metrics.jsonl step rows", min=1)
     runs_dir: str = opt("runs", "parent folder of new run directories")
     threads: int = opt(0, "CPU threads for torch (0: torch's default)", min=0)
@@ -216,6 +219,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field, tp: Any, source: st
     elif tp is str:
         if isinstance(value, (int, float)) and not isinstance(value, bool) and f.metadata.get("choices"):
             value = str(value)  # precision: 32 is written as a number in YAML
+        if isinstance(value, bool) and "true" in (f.metadata.get("choices") or ()):
+            value = "true" if value else "false"  # auto|true|false options: YAML reads true as a bool
         if not isinstance(value, str):
             raise fail(_describe(str))
     elif tp is list:

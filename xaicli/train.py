@@ -26,7 +26,7 @@ from xaicli.run import (
     save_checkpoint,
 )
 
-RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads")
+RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs")
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
 
 
@@ -126,6 +126,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
 
     from xaicli.data.loader import BatchStream, fits_on_device
     from xaicli.data.sources import load_dataset
+    from xaicli.graphs import graph_plan, make_step
     from xaicli.logs import MetricsWriter, read_epochs
     from xaicli.meta import finish_meta, start_meta
     from xaicli.plots import training_curves
@@ -152,7 +153,8 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
                           f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
     steps_per_epoch = len(stream)
     total_steps = steps_per_epoch * cfg.train.epochs
-    task = build_task(cfg, data, device, total_steps)
+    captured, notice = graph_plan(cfg, device, distributed=dist is not None)
+    task = build_task(cfg, data, device, total_steps, graph_safe=captured)
     if dist is not None:
         task.wrap_ddp(dist.wrap)
 
@@ -189,14 +191,18 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
     with console.log_to(path / "log.txt") if rank0 else nullcontext(), signal_handlers(flag):
         if rank0:
             meta = start_meta(path, cfg.seed, device, data.provenance,
-                              {"world_size": world, "steps_per_epoch": steps_per_epoch})
+                              {"world_size": world, "steps_per_epoch": steps_per_epoch,
+                               "step": "cuda_graph" if captured else "eager"})
             console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
                          f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
                          f"| device {device} | {cfg.train.epochs} epochs x {steps_per_epoch} steps"
                          + (f" | resuming at epoch {start_epoch + 1} step {start_step}" if resuming else ""))
+            if notice:
+                (console.warn if cfg.train.cuda_graphs == "true" else console.info)(notice)
         exit_code = 1
         try:
-            best = _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, dist, path)
+            best = _loop(cfg, task, make_step(task, captured), stream, writer, save, flag, start_epoch,
+                         start_step, best, dist, path)
             exit_code = 0
         except torch.cuda.OutOfMemoryError:
             bs = cfg.data.batch_size
@@ -259,7 +265,7 @@ def ensure_finite(state: dict, path: Path) -> None:
                                f"the previous checkpoint is kept")
 
 
-def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
+def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
     import torch
 
     from xaicli.progress import Progress
@@ -272,17 +278,22 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
             task.train(True)
             t0 = time.perf_counter()
             first = start_step if epoch == start_epoch else 0
-            sums: dict[str, torch.Tensor] = {}
-            window: dict[str, torch.Tensor] = {}
+            keys: list[str] = []  # the step's metric names; their running sums stay on the device
+            sums: list[torch.Tensor] = []
+            window: list[torch.Tensor] = []
             bad_step = torch.full((), -1, dtype=torch.long, device=task.device)
             step_counter = torch.full((), first - 1, dtype=torch.long, device=task.device)
             images = 0
             progress.start_epoch(epoch, first)
             for step, (xb, yb) in enumerate(stream.epoch(epoch, first), start=first):
-                out = task.train_step(xb, yb)
-                for k, v in out.items():
-                    sums[k] = sums[k] + v if k in sums else v.clone()
-                    window[k] = window[k] + v if k in window else v.clone()
+                out = train_step(xb, yb)
+                if not keys:
+                    keys = list(out)
+                    sums = [torch.zeros_like(out[k]) for k in keys]
+                    window = [torch.zeros_like(out[k]) for k in keys]
+                step_values = [out[k] for k in keys]
+                torch._foreach_add_(sums, step_values)  # one launch for all metrics
+                torch._foreach_add_(window, step_values)
                 step_counter += 1  # on the device: no host sync inside the step
                 loss_ok = torch.isfinite(out[task_loss_key(out)])
                 bad_step = torch.where((bad_step < 0) & ~loss_ok, step_counter, bad_step)
@@ -291,8 +302,8 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
                 log_now = global_step % cfg.train.log_every == 0 or step == steps - 1
                 if log_now:
                     check_finite(bad_step, out, epoch, task, dist)
-                    values = reduce_means(window, dist)
-                    window = {}
+                    values = reduce_means(dict(zip(keys, window)), dist)
+                    torch._foreach_zero_(window)
                     warning = task.health(values)
                     if warning and rank0:
                         console.warn(warning)
@@ -307,7 +318,7 @@ def _loop(cfg, task, stream, writer, save, flag, start_epoch, start_step, best, 
                                       f"step {step + 1}; checkpoint saved; continue with "
                                       f"xai train --resume {path}", SIGNAL_EXIT[signum])
             check_finite(bad_step, out, epoch, task, dist)
-            train_metrics = {f"train_{k}": v for k, v in reduce_means(sums, dist).items()}
+            train_metrics = {f"train_{k}": v for k, v in reduce_means(dict(zip(keys, sums)), dist).items()}
             val = task.validate() if rank0 or dist is None else {}
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(), "seconds": round(seconds, 3)}

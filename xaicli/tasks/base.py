@@ -8,13 +8,23 @@ from typing import Iterable
 import torch
 from torch import nn
 
+IMPLEMENTATION_KEYS = ("capturable", "fused", "foreach", "differentiable")
+
 
 def make_optimizer(params: Iterable[nn.Parameter], optim_cfg, device: torch.device,
-                   lr: float | None = None, betas: tuple[float, float] | None = None) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD from the `optim` section; fused kernels on CUDA."""
+                   lr: float | None = None, betas: tuple[float, float] | None = None,
+                   graph_safe: bool = False) -> torch.optim.Optimizer:
+    """Adam, AdamW or SGD from the `optim` section; fused kernels on CUDA.
+
+    `graph_safe` (Adam/AdamW on CUDA): the learning rate lives in a device tensor that the
+    schedule fills in place and the step counters stay on the device, so a captured step
+    replays with the current learning rate and never waits for the host."""
     lr = optim_cfg.lr if lr is None else lr
     betas = tuple(optim_cfg.betas) if betas is None else betas
     extra = {"fused": True} if device.type == "cuda" else {}
+    if graph_safe and optim_cfg.name != "sgd":
+        lr = torch.tensor(float(lr), device=device)
+        extra = {"fused": True, "capturable": True}
     if optim_cfg.name == "adam":
         return torch.optim.Adam(params, lr=lr, betas=betas, weight_decay=optim_cfg.weight_decay, **extra)
     if optim_cfg.name == "adamw":
@@ -35,11 +45,33 @@ def make_scheduler(opt: torch.optim.Optimizer, optim_cfg, total_steps: int):
 
 
 def autocast(device: torch.device, precision: str):
-    """The autocast context for `train.precision` (a no-op for 32)."""
+    """The autocast context for `train.precision` (a no-op for 32). Its weight-cast cache is off,
+    as a captured CUDA graph needs, on every path, so that both paths compute the same thing."""
     if precision == "32":
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16-mixed" else torch.float16
-    return torch.autocast(device_type=device.type, dtype=dtype)
+    return torch.autocast(device_type=device.type, dtype=dtype, cache_enabled=False)
+
+
+def optimizer_state(opt: torch.optim.Optimizer) -> dict:
+    """The optimizer's state for a checkpoint, with a tensor learning rate written as a float."""
+    state = opt.state_dict()
+    state["param_groups"] = [{**g, "lr": float(g["lr"])} for g in state["param_groups"]]
+    return state
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
+    """Load a checkpoint's optimizer state into `opt` and keep `opt`'s own implementation (fused,
+    capturable, a tensor learning rate): a run saved by a captured step resumes eager and back."""
+    own = opt.param_groups
+    groups = [{**g, **{k: mine[k] for k in IMPLEMENTATION_KEYS if k in mine}, "lr": float(g["lr"])}
+              for g, mine in zip(saved["param_groups"], own)]
+    lrs = [g["lr"] for g in own]
+    opt.load_state_dict({**saved, "param_groups": groups})
+    for group, lr in zip(opt.param_groups, lrs):
+        if torch.is_tensor(lr):  # the same tensor the captured step reads, refilled in place
+            lr.fill_(group["lr"])
+            group["lr"] = lr
 
 
 def unwrap(module: nn.Module) -> nn.Module:
@@ -59,8 +91,9 @@ class Task:
     kind = "base"
     monitor: tuple[str, str] = ("val_loss", "min")  # metric deciding best.pt, and its direction
 
-    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
+    def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         self.cfg, self.data, self.device, self.total_steps = cfg, data, device, total_steps
+        self.graph_safe = graph_safe  # optimizers built so that the step can be captured in a CUDA graph
         self.modules: dict[str, nn.Module] = {}
         self.optimizers: dict[str, torch.optim.Optimizer] = {}
         self.schedulers: dict = {}
@@ -74,7 +107,7 @@ class Task:
     def state_dict(self) -> dict:
         return {
             "models": {k: unwrap(m).state_dict() for k, m in self.modules.items()},
-            "optimizers": {k: o.state_dict() for k, o in self.optimizers.items()},
+            "optimizers": {k: optimizer_state(o) for k, o in self.optimizers.items()},
             "schedulers": {k: s.state_dict() for k, s in self.schedulers.items() if s is not None},
             "scaler": self.scaler.state_dict(),
         }
@@ -85,15 +118,33 @@ class Task:
         if weights_only:
             return
         for k, o in self.optimizers.items():
-            o.load_state_dict(state["optimizers"][k])
+            load_optimizer_state(o, state["optimizers"][k])
         for k, s in self.schedulers.items():
             if s is not None and k in state.get("schedulers", {}):
                 s.load_state_dict(state["schedulers"][k])
         if state.get("scaler"):
             self.scaler.load_state_dict(state["scaler"])
 
+    # -- the training step, in three parts so that the middle one can be captured in a CUDA graph ----
     def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+        """One eager step: host bookkeeping, the device work, host bookkeeping."""
+        variant = self.prepare_step()
+        out = self.step_body(x, y, variant)
+        self.finish_step(variant)
+        return out
+
+    def prepare_step(self) -> str:
+        """Host-side work before a step (it may fill device tensors the step reads); returns the
+        step's variant, a name for one fixed sequence of device work (one CUDA graph each)."""
+        return "step"
+
+    def step_body(self, x: torch.Tensor, y: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
+        """Forward, backward and optimizer steps; device work only: no host sync, no Python-side
+        state that changes from step to step. Returns per-step metric sums (device tensors)."""
         raise NotImplementedError
+
+    def finish_step(self, variant: str) -> None:
+        """Host-side work after a step: learning-rate schedules, counters."""
 
     def validate(self) -> dict[str, float]:
         return {}
@@ -106,4 +157,4 @@ class Task:
         """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
 
     def lr(self) -> float:
-        return next(iter(self.optimizers.values())).param_groups[0]["lr"]
+        return float(next(iter(self.optimizers.values())).param_groups[0]["lr"])

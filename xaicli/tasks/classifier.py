@@ -14,12 +14,13 @@ class ClassifierTask(Task):
     kind = "classifier"
     monitor = ("val_acc", "max")
 
-    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
-        super().__init__(cfg, data, device, total_steps)
+    def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
+        super().__init__(cfg, data, device, total_steps, graph_safe)
         model = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
         self.normalize = Normalizer(data.mean, data.std).to(device)
         self.modules = {"model": model}
-        self.optimizers = {"model": make_optimizer(model.parameters(), cfg.optim, device)}
+        self.optimizers = {"model": make_optimizer(model.parameters(), cfg.optim, device,
+                                                     graph_safe=graph_safe)}
         self.schedulers = {"model": make_scheduler(self.optimizers["model"], cfg.optim, total_steps)}
         self.forward = torch.compile(model) if cfg.train.compile else model
 
@@ -31,8 +32,8 @@ class ClassifierTask(Task):
         self.modules["model"] = ddp_fn(self.modules["model"])
         self.forward = self.modules["model"]
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
-        opt, sched = self.optimizers["model"], self.schedulers["model"]
+    def step_body(self, x: torch.Tensor, y: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
+        opt = self.optimizers["model"]
         with autocast(self.device, self.cfg.train.precision):
             logits = self.forward(self.normalize(x))
             loss = F.cross_entropy(logits.float(), y, label_smoothing=self.cfg.optim.label_smoothing)
@@ -42,11 +43,13 @@ class ClassifierTask(Task):
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.cfg.optim.clip_grad_norm)
         self.scaler.step(opt)
-        self.scaler.update()
-        if sched is not None:
-            sched.step()
-        n = torch.tensor(float(len(y)), device=y.device)
+        n = torch.full((), float(len(y)), device=y.device)  # a fill, not a host copy: capturable
         return {"loss": loss.detach() * n, "correct": (logits.argmax(1) == y).sum().float(), "count": n}
+
+    def finish_step(self, variant: str) -> None:
+        self.scaler.update()
+        if self.schedulers["model"] is not None:
+            self.schedulers["model"].step()
 
     @torch.no_grad()
     def predict(self, x_uint8: torch.Tensor, y: torch.Tensor, batch_size: int):

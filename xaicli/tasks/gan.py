@@ -33,8 +33,8 @@ class GanTask(Task):
     kind = "gan"
     monitor = ("none", "min")  # validate() returns nothing: best.pt is never written
 
-    def __init__(self, cfg, data, device: torch.device, total_steps: int) -> None:
-        super().__init__(cfg, data, device, total_steps)
+    def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
+        super().__init__(cfg, data, device, total_steps, graph_safe)
         gan = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
         self.modules = {"gan": gan}
         if gan.ema:
@@ -43,8 +43,10 @@ class GanTask(Task):
         self.conditional: bool = gan.conditional
         self.num_classes: int = data.num_classes
         self.image_shape = tuple(data.shape)
-        self.optimizers = {"generator": make_optimizer(gan.generator.parameters(), cfg.optim, device),
-                           "discriminator": make_optimizer(gan.discriminator.parameters(), cfg.optim, device)}
+        self.optimizers = {name: make_optimizer(net.parameters(), cfg.optim, device, graph_safe=graph_safe)
+                           for name, net in (("generator", gan.generator), ("discriminator", gan.discriminator))}
+        self._ema_keep = torch.zeros((), device=device)  # EMA weights of this G update, filled per step
+        self._ema_take = torch.zeros((), device=device)
         g_steps = max(2, total_steps // gan.n_critic)
         self.schedulers = {"generator": make_scheduler(self.optimizers["generator"], cfg.optim, g_steps),
                            "discriminator": make_scheduler(self.optimizers["discriminator"], cfg.optim,
@@ -129,17 +131,25 @@ class GanTask(Task):
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_grad_norm)
         self.scaler.step(opt)
-        if self.schedulers[opt_name] is not None:
-            self.schedulers[opt_name].step()
 
-    def train_step(self, x: torch.Tensor, y: torch.Tensor) -> dict[str, torch.Tensor]:
+    def prepare_step(self) -> str:
+        """"dg" when this step also updates G (every n_critic-th), else "d"; sets the EMA weights."""
+        g_step = (self.steps + 1) % self.gan.n_critic == 0
+        if g_step and "generator_ema" in self.modules:
+            g_updates = self.steps // self.gan.n_critic  # G updates before this one
+            decay = min(self.gan.ema, (1 + g_updates) / (10 + g_updates))  # warm-up: early weights fade fast
+            self._ema_keep.fill_(decay)
+            self._ema_take.fill_(1.0 - decay)
+        return "dg" if g_step else "d"
+
+    def step_body(self, x: torch.Tensor, y: torch.Tensor, variant: str) -> dict[str, torch.Tensor]:
         gan, kind = self.gan, self.gan.loss
         labels = y if self.conditional else None
         real = self.to_model_input(x)
         # noise for the whole global batch, then this rank's slice: N processes draw what one would
         z = torch.randn(len(x) * self.world_size, self.latent_dim, device=self.device)[
             self.rank * len(x):(self.rank + 1) * len(x)]
-        g_step = (self.steps + 1) % gan.n_critic == 0
+        g_step = variant == "dg"
         precision = self.cfg.train.precision
         with torch.set_grad_enabled(g_step), autocast(self.device, precision):
             fake = self._g(z, labels)
@@ -163,22 +173,26 @@ class GanTask(Task):
             self._update_ema()
         else:
             loss_g = generator_loss(kind, d_fake.detach())
-        self.scaler.update()
-        self.steps += 1
-        n = torch.tensor(float(len(x)), device=x.device)
+        n = torch.full((), float(len(x)), device=x.device)  # a fill, not a host copy: capturable
         return {"loss_d": loss_d.detach() * n, "loss_g": loss_g.detach() * n, "d_real": d_real.detach().sum(),
                 "d_fake": d_fake.detach().sum(), **out, "count": n}
 
+    def finish_step(self, variant: str) -> None:
+        for name in ("discriminator", "generator") if variant == "dg" else ("discriminator",):
+            if self.schedulers[name] is not None:
+                self.schedulers[name].step()
+        self.scaler.update()
+        self.steps += 1
+
     @torch.no_grad()
     def _update_ema(self) -> None:
+        """ema = keep * ema + take * G, with the weights in device tensors that prepare_step fills."""
         if "generator_ema" not in self.modules:
             return
-        g_updates = self.steps // self.gan.n_critic  # G updates before this one
-        decay = min(self.gan.ema, (1 + g_updates) / (10 + g_updates))  # warm-up: early weights fade fast
-        ema = self.modules["generator_ema"]
-        src = self.gan.generator
-        torch._foreach_lerp_(list(ema.parameters()), list(src.parameters()), 1.0 - decay)
-        for b_ema, b in zip(ema.buffers(), src.buffers()):
+        ema = list(self.modules["generator_ema"].parameters())
+        torch._foreach_mul_(ema, self._ema_keep)
+        torch._foreach_add_(ema, torch._foreach_mul(list(self.gan.generator.parameters()), self._ema_take))
+        for b_ema, b in zip(self.modules["generator_ema"].buffers(), self.gan.generator.buffers()):
             b_ema.copy_(b)
 
     # -- health --------------------------------------------------------------------------------------
