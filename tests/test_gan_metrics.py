@@ -106,3 +106,21 @@ def test_gradient_penalty_is_zero_for_a_unit_slope_critic_and_one_for_a_flat_one
     assert float(gradient_penalty(lambda x, _: (x * w).flatten(1).sum(1), real, fake, None)) == pytest.approx(0.0)
     flat = gradient_penalty(lambda x, _: (x * 0).flatten(1).sum(1), real, fake, None)
     assert float(flat) == pytest.approx(1.0)
+
+
+def test_critic_scores_in_one_call_equal_three_separate_calls():
+    """One stacked critic call (what DDP needs) scores real, fake and the penalty's points as three calls would."""
+    from xaicli.models import build_model
+    from xaicli.tasks.gan_losses import critic_scores
+
+    torch.manual_seed(0)
+    critic = build_model("wgan_gp", (1, 28, 28), 10, {"width": 8}).discriminator
+    real, fake = torch.rand(6, 1, 28, 28) * 2 - 1, torch.rand(6, 1, 28, 28) * 2 - 1
+    torch.manual_seed(1)
+    d_real, d_fake, gp = critic_scores(critic, real, fake, None)
+    torch.manual_seed(1)
+    expected_gp = gradient_penalty(critic, real, fake, None)
+    torch.testing.assert_close(d_real, critic(real, None).float())
+    torch.testing.assert_close(d_fake, critic(fake, None).float())
+    torch.testing.assert_close(gp, expected_gp)
+    assert float(gp.detach()) > 0

@@ -95,6 +95,22 @@ def test_resuming_a_finished_run_does_nothing(tmp_path):
     assert (run / "checkpoints" / "last.pt").read_bytes() == before
 
 
+def test_resume_from_a_stop_after_the_last_step_of_an_epoch_finishes_that_epoch(tmp_path):
+    """A signal on an epoch's last step saves (epoch, steps_per_epoch): the resumed epoch has no step left."""
+    run = tmp_path / "run"
+    xai("train", SMOKE, "--run-dir", run, check=True)
+    path = run / "checkpoints" / "last.pt"
+    state = torch.load(path, weights_only=True)
+    steps = state["global_step"] // 2
+    state.update(epoch=1, step_in_epoch=steps)
+    torch.save(state, path)
+    proc = xai("train", "--resume", run)
+    assert proc.returncode == 0, proc.stderr
+    assert "epoch 2/2 done" in proc.stderr
+    resumed = torch.load(path, weights_only=True)
+    assert (resumed["epoch"], resumed["step_in_epoch"]) == (2, 0)
+
+
 def test_resume_refuses_a_changed_config_but_allows_the_whitelist(killed_run, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(killed_run, run)

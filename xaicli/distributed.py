@@ -25,8 +25,14 @@ class Dist:
 
         if not any(p.requires_grad for p in module.parameters()):
             return module
+        import inspect
+
         ids = [self.device.index] if self.device.type == "cuda" else None
-        return DDP(module, device_ids=ids, broadcast_buffers=True)
+        # rank 0's buffers (batch-norm statistics) reach the other ranks before each forward; newer
+        # torch names this forward_sync_buffers and warns about the old name
+        sync = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DDP).parameters
+                else "broadcast_buffers")
+        return DDP(module, device_ids=ids, **{sync: True})
 
     def all_reduce_sum(self, tensor):
         import torch.distributed as td
@@ -92,5 +98,9 @@ def maybe_distributed(cfg) -> Iterator[Dist | None]:
     td.init_process_group(backend=backend)
     try:
         yield Dist(rank, local_rank, world, device)
+        td.barrier()  # leave together: no rank tears its group down while another still talks to it
     finally:
+        import gc
+
+        gc.collect()  # free DDP's reducers (they hold the group) while the group still exists
         td.destroy_process_group()

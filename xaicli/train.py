@@ -7,7 +7,6 @@ Metrics of each step stay on the device and are summed there; the host reads the
 
 from __future__ import annotations
 
-import math
 import signal
 import time
 from contextlib import contextmanager, nullcontext
@@ -266,8 +265,8 @@ def ensure_finite(state: dict, path: Path) -> None:
 
 
 def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
-    import torch
 
+    from xaicli.meters import DeviceMeters
     from xaicli.progress import Progress
 
     steps = len(stream)
@@ -278,32 +277,17 @@ def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_
             task.train(True)
             t0 = time.perf_counter()
             first = start_step if epoch == start_epoch else 0
-            keys: list[str] = []  # the step's metric names; their running sums stay on the device
-            sums: list[torch.Tensor] = []
-            window: list[torch.Tensor] = []
-            bad_step = torch.full((), -1, dtype=torch.long, device=task.device)
-            step_counter = torch.full((), first - 1, dtype=torch.long, device=task.device)
+            meters = DeviceMeters(task.device, first)
             images = 0
             progress.start_epoch(epoch, first)
             for step, (xb, yb) in enumerate(stream.epoch(epoch, first), start=first):
-                out = train_step(xb, yb)
-                if not keys:
-                    keys = list(out)
-                    sums = [torch.zeros_like(out[k]) for k in keys]
-                    window = [torch.zeros_like(out[k]) for k in keys]
-                step_values = [out[k] for k in keys]
-                torch._foreach_add_(sums, step_values)  # one launch for all metrics
-                torch._foreach_add_(window, step_values)
-                step_counter += 1  # on the device: no host sync inside the step
-                loss_ok = torch.isfinite(out[task_loss_key(out)])
-                bad_step = torch.where((bad_step < 0) & ~loss_ok, step_counter, bad_step)
+                meters.add(train_step(xb, yb))
                 images += len(xb)
                 global_step = epoch * steps + step + 1
                 log_now = global_step % cfg.train.log_every == 0 or step == steps - 1
                 if log_now:
-                    check_finite(bad_step, out, epoch, task, dist)
-                    values = reduce_means(dict(zip(keys, window)), dist)
-                    torch._foreach_zero_(window)
+                    meters.check_finite(epoch, dist)
+                    values = meters.window_means(dist)
                     warning = task.health(values)
                     if warning and rank0:
                         console.warn(warning)
@@ -317,8 +301,8 @@ def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_
                     raise Interrupted(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1} "
                                       f"step {step + 1}; checkpoint saved; continue with "
                                       f"xai train --resume {path}", SIGNAL_EXIT[signum])
-            check_finite(bad_step, out, epoch, task, dist)
-            train_metrics = {f"train_{k}": v for k, v in reduce_means(dict(zip(keys, sums)), dist).items()}
+            meters.check_finite(epoch, dist)
+            train_metrics = {f"train_{k}": v for k, v in meters.epoch_means(dist).items()}
             val = task.validate() if rank0 or dist is None else {}
             seconds = time.perf_counter() - t0
             row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(), "seconds": round(seconds, 3)}
@@ -350,42 +334,3 @@ def stop_signal(flag: StopFlag, dist, sync_point: bool) -> int:
     if not sync_point:
         return 0
     return dist.max_int(flag.signum or 0)
-
-
-def task_loss_key(out: dict) -> str:
-    return "loss" if "loss" in out else next(k for k in out if "loss" in k)
-
-
-def check_finite(bad_step, out: dict, epoch: int, task, dist=None) -> None:
-    """Stop with exit 1 if any step's loss was NaN or Inf, naming the step and the loss term.
-    Under DDP every rank stops together if any rank saw one."""
-    step = int(bad_step)
-    if dist is not None and dist.max_int(1 if step >= 0 else 0) and step < 0:
-        raise XaiError(f"non-finite loss on another process in epoch {epoch + 1}; training stopped")
-    if step < 0:
-        return
-    terms = [k for k, v in out.items() if "loss" in k and not math.isfinite(float(v))]
-    raise XaiError(f"non-finite loss at epoch {epoch + 1} step {step + 1} "
-                   f"(term: {', '.join(terms) or task_loss_key(out)}); training stopped, "
-                   f"the last good checkpoint is kept; try a lower optim.lr or optim.clip_grad_norm")
-
-
-def reduce_means(sums: dict, dist) -> dict[str, float]:
-    """Sums -> means over the images seen ("count"); all-reduced over ranks under DDP."""
-    import torch
-
-    if not sums:
-        return {}
-    keys = sorted(sums)
-    vec = torch.stack([sums[k].float() for k in keys])
-    if dist is not None:
-        vec = dist.all_reduce_sum(vec)
-    values = dict(zip(keys, vec.tolist()))
-    count = values.pop("count", None)
-    if count:
-        correct = values.pop("correct", None)
-        out = {k: v / count for k, v in values.items()}
-        if correct is not None:
-            out["acc"] = correct / count
-        return out
-    return values

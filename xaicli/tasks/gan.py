@@ -2,7 +2,8 @@
 
 Step order (one call per data batch):
   1. G makes a batch of fakes from fresh noise (with a graph only when G is updated this step).
-  2. D step: loss on D(real) and D(fake.detach()), plus the gradient penalty for wgan_gp.
+  2. D step: loss on D(real) and D(fake.detach()), plus the gradient penalty for wgan_gp (whose critic
+     scores real, fake and the penalty's points in one call: gan_losses.critic_scores).
   3. G step, every `n_critic`-th call (every call for n_critic = 1): loss on D(fake) through the
      just-updated D; then the EMA copy of G (if `model.args.ema` > 0) moves toward G, with the decay
      warmed up as min(ema, (1 + t) / (10 + t)) over G updates t so early weights fade quickly.
@@ -24,7 +25,7 @@ import torch
 
 from xaicli.models import build_model
 from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
-from xaicli.tasks.gan_losses import discriminator_loss, generator_loss, gradient_penalty
+from xaicli.tasks.gan_losses import critic_scores, discriminator_loss, generator_loss
 
 GRID_COLUMNS = 8
 
@@ -153,16 +154,16 @@ class GanTask(Task):
         precision = self.cfg.train.precision
         with torch.set_grad_enabled(g_step), autocast(self.device, precision):
             fake = self._g(z, labels)
-        with autocast(self.device, precision):
-            d_real = self._d(real, labels).float()
-            d_fake = self._d(fake.detach(), labels).float()
-            loss_d = discriminator_loss(kind, d_real, d_fake)
         out = {}
-        total_d = loss_d
-        if kind == "wgan_gp":
-            gp = gradient_penalty(self._d, real, fake.detach(), labels)
-            total_d = loss_d + gan.gp_weight * gp
-            out["gp"] = gp.detach() * len(x)
+        with autocast(self.device, precision):
+            if kind == "wgan_gp":
+                d_real, d_fake, gp = critic_scores(self._d, real, fake.detach(), labels)
+                out["gp"] = gp.detach() * len(x)
+            else:
+                d_real = self._d(real, labels).float()
+                d_fake = self._d(fake.detach(), labels).float()
+            loss_d = discriminator_loss(kind, d_real, d_fake)
+        total_d = loss_d + gan.gp_weight * gp if kind == "wgan_gp" else loss_d
         self._step("discriminator", total_d, gan.discriminator.parameters())
         if g_step:
             gan.discriminator.requires_grad_(False)
