@@ -1,3 +1,5 @@
+import math
+
 import pytest
 import torch
 
@@ -40,3 +42,26 @@ def test_classification_metrics_confusion_and_per_class():
     assert m["confusion_matrix"] == [[1, 0, 0], [1, 1, 0], [0, 0, 1]]
     assert m["accuracy"] == pytest.approx(0.75)
     assert m["per_class_accuracy"] == {"a": 1.0, "b": 0.5, "c": 1.0}
+
+
+@pytest.mark.parametrize("total_steps", [1, 2, 3, 4, 5, 7, 10, 1000])
+@pytest.mark.parametrize("warmup", [0.0, 0.2, 0.25, 0.5, 1.0])
+def test_onecycle_schedule_works_for_any_run_length(total_steps, warmup):
+    """A short run (5 steps with a 0.2 warm-up made a phase of length zero) must not divide by zero,
+    and from 3 steps on the learning rate must come near its configured peak within the run."""
+    from types import SimpleNamespace
+
+    from xaicli.tasks.base import make_scheduler
+
+    p = torch.nn.Parameter(torch.zeros(2))
+    opt = torch.optim.AdamW([p], lr=0.01)
+    sched = make_scheduler(opt, SimpleNamespace(schedule="onecycle", warmup=warmup, name="adamw"), total_steps)
+    lrs = [opt.param_groups[0]["lr"]]
+    for _ in range(max(2, total_steps) - 1):
+        p.grad = torch.ones(2)
+        opt.step()
+        sched.step()
+        lrs.append(opt.param_groups[0]["lr"])
+    assert all(math.isfinite(x) and 0 <= x <= 0.01 + 1e-12 for x in lrs)
+    if total_steps >= 3:  # with 2 steps one-cycle has only its start and end values, no step near the peak
+        assert max(lrs) > 0.005

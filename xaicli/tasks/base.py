@@ -38,9 +38,13 @@ def make_scheduler(opt: torch.optim.Optimizer, optim_cfg, total_steps: int):
     if optim_cfg.schedule == "cosine":
         return torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, total_steps))
     if optim_cfg.schedule == "onecycle":
+        steps = max(2, total_steps)
+        # each phase needs a positive length in steps (OneCycleLR divides by it): a run of a few
+        # steps gets a warm-up of at least one step and an anneal of at least half a step
+        pct = min(max(optim_cfg.warmup, 1.5 / steps), 1.0 - 0.5 / steps)
         return torch.optim.lr_scheduler.OneCycleLR(
-            opt, max_lr=[g["lr"] for g in opt.param_groups], total_steps=max(2, total_steps),
-            pct_start=max(optim_cfg.warmup, 1e-3), cycle_momentum=optim_cfg.name == "sgd")
+            opt, max_lr=[float(g["lr"]) for g in opt.param_groups], total_steps=steps,
+            pct_start=pct, cycle_momentum=optim_cfg.name == "sgd")
     return None
 
 
