@@ -3,11 +3,14 @@
 Reference: a Dataset returning PIL images, per-sample ToTensor + Normalize, a DataLoader, an eager
 step with `loss.item()` every 10 batches (as the MNIST example logs). Ours: what `xai train` runs per
 step: device-resident uint8 batches normalised on the device, the task's step (replayed from a CUDA
-graph on a GPU, train.cuda_graphs=auto) and the loop's device-side metric sums, read once at the end.
+graph on a GPU, train.cuda_graphs=auto) and the loop's device-side metric sums, read once at the end;
+on a CPU, with the allocator settings `xai train` applies there (xaicli/cpu_alloc.py), so all reference
+loops are timed first, as a plain script runs them, and ours after.
 Both use Adam and the embedded MNIST subset. Prints one JSON line per model.
 
     python bench/train.py [--device cuda] [--batch 64] [--ref-batch N] [--steps 120] [--models cnn,fast_cnn,mlp_gan]
 
+--precision bf16-mixed runs ours (only) under bf16 autocast: a different arithmetic, reported as such.
 --ref-batch (default: --batch) lets ours run at a larger batch than the reference's batch 64, as
 the GPU bars compare them ("cnn at batch 512 vs the batch-64 reference loop").
 """
@@ -24,6 +27,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from xaicli import config as cfgmod
+from xaicli.cpu_alloc import tune_allocator
 from xaicli.data.loader import BatchStream
 from xaicli.data.sources import load_dataset
 from xaicli.graphs import graph_plan, make_step
@@ -113,14 +117,17 @@ def main() -> None:
     ap.add_argument("--device", default=None)
     ap.add_argument("--batch", type=int, default=64)
     ap.add_argument("--ref-batch", type=int, default=None)
+    ap.add_argument("--precision", default="32", choices=("32", "bf16-mixed"),
+                    help="ours only (the reference stays float32): then the ratio is not like for like")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--models", default="cnn,fast_cnn,mlp_gan")
     args = ap.parse_args()
     device, name = device_and_name(args.device)
     ref_batch = args.ref_batch or args.batch
     cfg = cfgmod.load(None, ["data.source=embedded", f"data.batch_size={args.batch}", "optim.name=adam",
-                             "optim.schedule=none", f"train.device={device}"])
+                             "optim.schedule=none", f"train.device={device}", f"train.precision={args.precision}"])
     data = load_dataset(cfg.data)
+    cases = []
     for model_name in args.models.split(","):
         if model_name not in MODELS:
             continue
@@ -139,17 +146,21 @@ def main() -> None:
 
             def ref_fn(steps, ref_model=ref_model, loader=loader):
                 return reference_classifier(ref_model, loader, device, steps)
+        ref_fn(10)  # warm-up
+        t_ref = timed(lambda ref_fn=ref_fn: ref_fn(args.steps), device)
         captured, _ = graph_plan(cfg, device, distributed=False)
         task = build_task(cfg, data, device, total_steps=10**6, graph_safe=captured)
-        step = make_step(task, captured)
+        cases.append((model_name, t_ref, make_step(task, captured), captured))
+    # every reference loop ran as a hand-written loop runs; now what `xai train` does first on a CPU
+    allocator = tune_allocator() if device.type == "cpu" else None
+    for model_name, t_ref, step, captured in cases:
         stream = BatchStream(data.x_train, data.y_train, args.batch, device, seed=0)
-        ref_fn(10)
-        ours(step, stream, 10, device)  # warm-up both (and capture ours, twice for a GAN's two optimizers)
-        t_ref = timed(lambda: ref_fn(args.steps), device)
+        ours(step, stream, 10, device)  # warm-up (and capture: a GAN's two optimizers, twice)
         t_ours = timed(lambda step=step, stream=stream: ours(step, stream, args.steps, device), device)
         ref_rate, our_rate = args.steps * ref_batch / t_ref, args.steps * args.batch / t_ours
         emit(bench="train", model=model_name, device=name, batch=args.batch, reference_batch=ref_batch,
-             steps=args.steps, step_path="cuda_graph" if captured else "eager",
+             steps=args.steps, step_path="cuda_graph" if captured else "eager", precision=args.precision,
+             **({"cpu_allocator": allocator} if allocator else {}),
              reference_images_per_s=round(ref_rate, 1), xai_images_per_s=round(our_rate, 1),
              ratio=round(our_rate / ref_rate, 3))
 

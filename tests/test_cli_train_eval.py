@@ -98,3 +98,17 @@ def test_list_and_dry_run():
     assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(proc.stdout.split())
     dry = xai("train", SMOKE, "--dry-run", check=True)
     assert "parameters" in dry.stdout and "256 train" in dry.stdout
+
+
+def test_cpu_training_tunes_glibc_malloc_unless_the_environment_chose(smoke_run, tmp_path):
+    import platform
+
+    meta = json.loads((smoke_run / "meta.json").read_text())
+    if platform.libc_ver()[0] == "glibc":
+        assert meta["cpu_allocator"] == "glibc mmap threshold 32 MiB, trim threshold 512 MiB"
+    else:
+        assert meta["cpu_allocator"].startswith("unchanged")
+    run = tmp_path / "run"
+    xai("train", SMOKE, "train.epochs=1", "--run-dir", run, env={"MALLOC_ARENA_MAX": "2"}, check=True)
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["cpu_allocator"] == "unchanged (allocator chosen by the environment)"

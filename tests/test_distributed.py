@@ -23,13 +23,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def torchrun(*args, cwd):
+def torchrun(*args, cwd, wait=True):
     env = {**os.environ, "OMP_NUM_THREADS": "1", "MASTER_ADDR": "127.0.0.1"}
     for k in ("WORLD_SIZE", "RANK", "LOCAL_RANK"):
         env.pop(k, None)
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
-                           "--master_addr=127.0.0.1", f"--master_port={free_port()}", "-m", "xaicli", *map(str, args)],
-                          cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--master_addr=127.0.0.1",
+           f"--master_port={free_port()}", "-m", "xaicli", *map(str, args)]
+    if not wait:  # its own process group, so that a signal reaches every process as scancel sends it
+        return subprocess.Popen(cmd, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                                start_new_session=True)
+    return subprocess.run(cmd, cwd=cwd, env=env, capture_output=True, text=True, timeout=300)
 
 
 @pytest.mark.parametrize("config, args, group", [
@@ -67,3 +70,31 @@ def test_wgan_gp_trains_under_ddp(tmp_path):
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 2
     assert all(torch.isfinite(t).all() for t in state["models"]["gan"].values() if t.is_floating_point())
+
+
+def test_a_ddp_run_stopped_by_sigterm_resumes_under_ddp_to_the_one_process_result(tmp_path):
+    """SIGTERM to every process (as SLURM's scancel --signal=TERM sends it) in epoch 2: the ranks agree
+    on the stop at a log step, rank 0 saves, all exit; torchrun ... --resume finishes the run."""
+    import signal
+    import time
+
+    from conftest import wait_for_step_in_epoch
+
+    args = [*ARGS, "data.num_train=2048", "train.log_every=1"]
+    single = tmp_path / "single"
+    xai("train", SMOKE, *args, "--run-dir", single, check=True)
+    run = tmp_path / "ddp"
+    proc = torchrun("train", SMOKE, *args, "--run-dir", run, cwd=tmp_path, wait=False)
+    wait_for_step_in_epoch(run, 2, proc)
+    os.killpg(proc.pid, signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert (state["epoch"], state["global_step"] > 64) == (1, True), err[-2000:]
+    assert err.count("received SIGTERM") <= 1 and "checkpoint saved" in err  # rank 0 speaks, once
+    time.sleep(0.5)
+    resumed = torchrun("train", "--resume", run, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    a = torch.load(single / "checkpoints" / "last.pt", weights_only=True)["models"]["model"]
+    b = torch.load(run / "checkpoints" / "last.pt", weights_only=True)["models"]["model"]
+    for k in a:  # the same tolerance as the uninterrupted comparison above
+        torch.testing.assert_close(b[k], a[k], rtol=1e-4, atol=1e-5)

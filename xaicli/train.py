@@ -136,6 +136,11 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = dist.device if dist is not None else resolve_device(cfg.train.device)
+    allocator = None
+    if device.type == "cpu":
+        from xaicli.cpu_alloc import tune_allocator
+
+        allocator = tune_allocator()
     torch.manual_seed(cfg.seed)
 
     data = load_dataset(cfg.data)
@@ -191,7 +196,8 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
         if rank0:
             meta = start_meta(path, cfg.seed, device, data.provenance,
                               {"world_size": world, "steps_per_epoch": steps_per_epoch,
-                               "step": "cuda_graph" if captured else "eager"})
+                               "step": "cuda_graph" if captured else "eager",
+                               **({"cpu_allocator": allocator} if allocator else {})})
             console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
                          f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
                          f"| device {device} | {cfg.train.epochs} epochs x {steps_per_epoch} steps"

@@ -14,14 +14,16 @@ IMPLEMENTATION_KEYS = ("capturable", "fused", "foreach", "differentiable")
 def make_optimizer(params: Iterable[nn.Parameter], optim_cfg, device: torch.device,
                    lr: float | None = None, betas: tuple[float, float] | None = None,
                    graph_safe: bool = False) -> torch.optim.Optimizer:
-    """Adam, AdamW or SGD from the `optim` section; fused kernels on CUDA.
+    """Adam, AdamW or SGD from the `optim` section; fused kernels on CUDA (and Adam/AdamW on a CPU).
 
     `graph_safe` (Adam/AdamW on CUDA): the learning rate lives in a device tensor that the
     schedule fills in place and the step counters stay on the device, so a captured step
     replays with the current learning rate and never waits for the host."""
     lr = optim_cfg.lr if lr is None else lr
     betas = tuple(optim_cfg.betas) if betas is None else betas
-    extra = {"fused": True} if device.type == "cuda" else {}
+    # fused: one kernel for the whole update; on a CPU (Adam/AdamW) about 4x faster than foreach
+    fused = device.type == "cuda" or (device.type == "cpu" and optim_cfg.name != "sgd")
+    extra = {"fused": True} if fused else {}
     if graph_safe and optim_cfg.name != "sgd":
         lr = torch.tensor(float(lr), device=device)
         extra = {"fused": True, "capturable": True}
