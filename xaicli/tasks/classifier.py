@@ -26,7 +26,7 @@ class ClassifierTask(Task):
         self.normalize = Normalizer(data.mean, data.std).to(device)
         self.modules = {"model": model}
         self.optimizers = {"model": make_optimizer(model.parameters(), cfg.optim, device,
-                                                     graph_safe=graph_safe)}
+                                                     graph_safe=self.graph_safe)}
         self.schedulers = {"model": make_scheduler(self.optimizers["model"], cfg.optim, total_steps)}
         self.forward = torch.compile(model) if cfg.train.compile else model
 

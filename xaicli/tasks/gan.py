@@ -44,7 +44,7 @@ class GanTask(Task):
         self.conditional: bool = gan.conditional
         self.num_classes: int = data.num_classes
         self.image_shape = tuple(data.shape)
-        self.optimizers = {name: make_optimizer(net.parameters(), cfg.optim, device, graph_safe=graph_safe)
+        self.optimizers = {name: make_optimizer(net.parameters(), cfg.optim, device, graph_safe=self.graph_safe)
                            for name, net in (("generator", gan.generator), ("discriminator", gan.discriminator))}
         self._ema_keep = torch.zeros((), device=device)  # EMA weights of this G update, filled per step
         self._ema_take = torch.zeros((), device=device)
