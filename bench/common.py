@@ -12,8 +12,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 def device_and_name(arg: str | None = None):
 
-    from xaicli.meta import device_name
-    from xaicli.train import resolve_device
+    from xaicli.runs.meta import device_name
+    from xaicli.training.loop import resolve_device
 
     device = resolve_device(arg or "auto")
     return device, device_name(device)

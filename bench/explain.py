@@ -58,8 +58,8 @@ def main() -> None:
 
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
-    from xaicli.explain.methods import resolve
-    from xaicli.meta import device_name
+    from xaicli.explain.registry import resolve
+    from xaicli.runs.meta import device_name
     from xaicli.models import build_model
 
     device = torch.device(args.device)

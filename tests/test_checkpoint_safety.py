@@ -14,13 +14,14 @@ import pytest
 import torch
 from conftest import ROOT, SMOKE, start_training, wait_for_step_in_epoch, xai
 
-from xaicli import run as runmod
+from xaicli.runs import checkpoint as ckptmod
+from xaicli.runs import files as filesmod
 from xaicli.errors import XaiError
 
 SAVER = """
 import sys, torch
 from pathlib import Path
-from xaicli.run import save_checkpoint
+from xaicli.runs.checkpoint import save_checkpoint
 p = Path(sys.argv[1])
 states = [{"format_version": 1, "value": torch.full((300000,), float(i))} for i in (0, 1)]
 print("ready", flush=True)
@@ -33,7 +34,7 @@ while True:
 
 def test_killing_during_saves_always_leaves_a_loadable_old_or_new_state(tmp_path):
     path = tmp_path / "last.pt"
-    runmod.save_checkpoint(path, {"format_version": 1, "value": torch.full((300000,), 0.0)})
+    ckptmod.save_checkpoint(path, {"format_version": 1, "value": torch.full((300000,), 0.0)})
     rng = random.Random(0)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     for _ in range(10):
@@ -43,11 +44,11 @@ def test_killing_during_saves_always_leaves_a_loadable_old_or_new_state(tmp_path
         time.sleep(rng.uniform(0.0, 0.15))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-        state = runmod.load_checkpoint(path)
+        state = ckptmod.load_checkpoint(path)
         value = state["value"]
         assert value.shape == (300000,) and float(value[0]) in (0.0, 1.0)
         assert torch.equal(value, torch.full_like(value, float(value[0])))
-    runmod.clean_stale_temporaries(tmp_path)
+    filesmod.clean_stale_temporaries(tmp_path)
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]
 
 
@@ -57,15 +58,15 @@ def test_killing_during_saves_always_leaves_a_loadable_old_or_new_state(tmp_path
 ])
 def test_a_failed_save_raises_one_line_and_keeps_the_old_checkpoint(tmp_path, monkeypatch, failure):
     path = tmp_path / "last.pt"
-    runmod.save_checkpoint(path, {"format_version": 1, "value": torch.ones(3)})
+    ckptmod.save_checkpoint(path, {"format_version": 1, "value": torch.ones(3)})
     before = path.read_bytes()
 
     def broken(*args, **kwargs):
         raise failure
 
-    monkeypatch.setattr(runmod.os, "fsync", broken)
+    monkeypatch.setattr(filesmod.os, "fsync", broken)
     with pytest.raises(XaiError, match="could not save the checkpoint") as info:
-        runmod.save_checkpoint(path, {"format_version": 1, "value": torch.zeros(3)})
+        ckptmod.save_checkpoint(path, {"format_version": 1, "value": torch.zeros(3)})
     assert "\n" not in str(info.value) and str(path) in str(info.value)
     assert path.read_bytes() == before
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
@@ -77,7 +78,7 @@ def test_failed_save_during_training_exits_1_and_keeps_last_good(tmp_path, monke
     from xaicli.cli import app
 
     calls = {"n": 0}
-    real = runmod.atomic_write_bytes
+    real = ckptmod.atomic_write_bytes
 
     def flaky(path, data):
         if path.name == "last.pt":
@@ -86,13 +87,13 @@ def test_failed_save_during_training_exits_1_and_keeps_last_good(tmp_path, monke
                 raise OSError(errno.ENOSPC, "No space left on device")
         return real(path, data)
 
-    monkeypatch.setattr(runmod, "atomic_write_bytes", flaky)
+    monkeypatch.setattr(ckptmod, "atomic_write_bytes", flaky)
     torch.set_num_threads(1)
     run = tmp_path / "run"
     result = CliRunner().invoke(app, ["train", str(SMOKE), "--run-dir", str(run)])
     assert result.exit_code == 1
     assert "could not save the checkpoint" in result.output
-    assert runmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
+    assert ckptmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 1
 
 
 class Payload:
@@ -168,7 +169,7 @@ def test_stale_temporaries_are_ignored_and_cleaned_on_resume(tmp_path):
     resumed = xai("train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr
     assert not stale.exists()
-    assert runmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
+    assert ckptmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
 
 
 def test_editing_the_saved_config_is_caught_on_resume(tmp_path):
@@ -195,7 +196,7 @@ def test_tiny_checkpoints_of_format_1_keep_loading(tmp_path):
     for fixture in fixtures:
         run = tmp_path / fixture.name
         shutil.copytree(fixture, run)
-        state = runmod.load_checkpoint(run / "checkpoints" / "last.pt")
+        state = ckptmod.load_checkpoint(run / "checkpoints" / "last.pt")
         assert state["format_version"] == 1
         proc = xai("eval", run, "--json")
         assert proc.returncode == 0, proc.stderr

@@ -10,8 +10,8 @@ from conftest import ROOT, SMOKE, xai
 
 from xaicli import config as cfgmod
 from xaicli.data.loader import BatchStream
-from xaicli.data.sources import load_dataset
-from xaicli.graphs import GraphedStep, graph_plan
+from xaicli.data.registry import load_dataset
+from xaicli.training.cuda_graphs import GraphedStep, graph_plan
 from xaicli.tasks import build_task
 
 GAN = ROOT / "configs" / "smoke_gan.yaml"

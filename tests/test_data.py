@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from xaicli.data import sources
+from xaicli.data import download, mnist_family, synthetic
+from xaicli.data.registry import DATASETS
 from xaicli.data.embedded import EMBEDDED_PATH, EMBEDDED_SHA256, load_embedded
 from xaicli.data.idx import read_idx
 from xaicli.data.loader import BatchStream, random_shift
@@ -61,14 +62,14 @@ def test_local_idx_folder_and_torchvision_layout(tmp_path):
     write_mnist_idx(tmp_path / "flat")
     write_mnist_idx(tmp_path / "tv" / "MNIST" / "raw", gz=False)
     for root in (tmp_path / "flat", tmp_path / "tv"):
-        data = sources.mnist(root=str(root), source="local")
+        data = mnist_family.mnist(root=str(root), source="local")
         assert data.x_train.shape == (20, 1, 28, 28) and data.x_test.shape == (10, 1, 28, 28)
         assert data.provenance["source"] == "local"
 
 
 def test_fashion_mnist_reads_an_idx_folder(tmp_path):
     write_mnist_idx(tmp_path, n_train=30)
-    data = sources.fashion_mnist(root=str(tmp_path), source="local")
+    data = mnist_family.fashion_mnist(root=str(tmp_path), source="local")
     assert len(data.x_train) == 30 and data.class_names[0] == "T-shirt/top"
 
 
@@ -99,27 +100,27 @@ def test_auto_order_local_then_download_then_embedded(tmp_path, monkeypatch):
         calls.append(cls_name)
         raise XaiError(f"{cls_name} download to {root} failed: network unreachable")
 
-    monkeypatch.setattr(sources, "_download_torchvision", offline)
+    monkeypatch.setattr(download, "download_torchvision", offline)
     # nothing local, no network -> embedded, after trying the download once
-    data = sources.mnist(root=str(tmp_path / "empty"), source="auto")
+    data = mnist_family.mnist(root=str(tmp_path / "empty"), source="auto")
     assert calls == ["MNIST"] and data.provenance["source"] == "embedded" and len(data.x_train) == 4000
     # local files present -> used, and no download is attempted
     calls.clear()
     write_mnist_idx(tmp_path / "local")
-    data = sources.mnist(root=str(tmp_path / "local"), source="auto")
+    data = mnist_family.mnist(root=str(tmp_path / "local"), source="auto")
     assert calls == [] and data.provenance["source"] == "local"
     # forced download without network fails clearly instead of falling back
     with pytest.raises(XaiError, match="download"):
-        sources.mnist(root=str(tmp_path / "empty"), source="download")
+        mnist_family.mnist(root=str(tmp_path / "empty"), source="download")
     with pytest.raises(XaiError, match="no mnist IDX files"):
-        sources.mnist(root=str(tmp_path / "empty"), source="local")
+        mnist_family.mnist(root=str(tmp_path / "empty"), source="local")
 
 
-@pytest.mark.parametrize("name", sources.DATASETS.names())
+@pytest.mark.parametrize("name", DATASETS.names())
 def test_every_dataset_builds_or_fails_clearly_offline(tmp_path, monkeypatch, name):
-    monkeypatch.setattr(sources, "DOWNLOAD_TIMEOUT_S", 2.0)
+    monkeypatch.setattr(download, "DOWNLOAD_TIMEOUT_S", 2.0)
     try:
-        data = sources.DATASETS.get(name)(root=str(tmp_path), source="auto", num_train=0, num_test=0)
+        data = DATASETS.get(name)(root=str(tmp_path), source="auto", num_train=0, num_test=0)
     except XaiError as exc:
         assert name in str(exc).lower() or str(tmp_path) in str(exc)
         return
@@ -129,7 +130,7 @@ def test_every_dataset_builds_or_fails_clearly_offline(tmp_path, monkeypatch, na
 
 
 def test_synthetic_is_deterministic():
-    a, b = sources.synthetic(num_train=64, num_test=16), sources.synthetic(num_train=64, num_test=16)
+    a, b = synthetic.synthetic(num_train=64, num_test=16), synthetic.synthetic(num_train=64, num_test=16)
     assert torch.equal(a.x_train, b.x_train) and torch.equal(a.y_test, b.y_test)
 
 

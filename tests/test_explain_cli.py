@@ -100,7 +100,7 @@ def test_explain_targets_label_and_fixed_class(clf_run, tmp_path):
                   "--split", "train", "--out", str(tmp_path / "l"))
     assert res.exit_code == 0
     from xaicli.config import load
-    from xaicli.data.sources import load_dataset
+    from xaicli.data.registry import load_dataset
 
     y_train = load_dataset(load(clf_run / "config.yaml").data).y_train
     with np.load(tmp_path / "l" / "attributions.npz") as npz:
@@ -121,7 +121,7 @@ def test_explain_usage_errors_exit_2(clf_run, args, message):
 
 def test_list_methods_shows_the_registry():
     res = _invoke("list", "methods")
-    from xaicli.explain.methods import METHODS
+    from xaicli.explain.registry import METHODS
 
     assert res.stdout.split() == METHODS.names()
 
@@ -175,7 +175,7 @@ class StubGanTask:
 
 @pytest.fixture
 def gan_restored(tmp_path, monkeypatch, clf_run):
-    import xaicli.restore as restore_mod
+    import xaicli.runs.restore as restore_mod
     from xaicli.config import load
     from xaicli.data.base import ImageData
 
@@ -254,7 +254,7 @@ def test_gan_run_without_classifier_explains_the_discriminator_and_says_why_not_
 @pytest.mark.parametrize("name", ["gradcam", "gradcam_pp", "saliency", "integrated_gradients"])
 def test_conditional_discriminator_maps_equal_those_of_the_label_bound_model(name):
     """The (N, K) wrapper calls D once per class; each image's map must be that of its own class."""
-    from xaicli.explain.methods import resolve
+    from xaicli.explain.registry import resolve
     from xaicli.explain.targets import DiscriminatorLogit
 
     task = StubGanTask(conditional=True)

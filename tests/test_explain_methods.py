@@ -10,7 +10,7 @@ from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
 from xaicli.errors import ConfigError
-from xaicli.explain.methods import METHODS, resolve
+from xaicli.explain.registry import METHODS, resolve
 
 TARGET = torch.tensor([0, 3, 1])
 

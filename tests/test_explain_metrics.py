@@ -9,9 +9,9 @@ import torch
 from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
-from xaicli.explain.faithfulness import area, curves, faithfulness, pixel_ranks
-from xaicli.explain.methods import resolve
-from xaicli.explain.sanity import degenerate_maps, randomization_test, spearman
+from xaicli.explain.measures.faithfulness import area, curves, faithfulness, pixel_ranks
+from xaicli.explain.registry import resolve
+from xaicli.explain.measures.sanity import degenerate_maps, randomization_test, spearman
 
 BLACK = -0.4242  # the MNIST pixel 0 after normalisation by mean 0.1307, std 0.3081
 
@@ -130,7 +130,7 @@ def test_degenerate_maps_are_found_with_their_cause():
 
 
 def test_a_cam_that_vanishes_under_random_weights_counts_as_changed():
-    from xaicli.explain.sanity import map_correlation
+    from xaicli.explain.measures.sanity import map_correlation
 
     original = torch.rand(1, 6, 6)
     assert map_correlation(original, torch.zeros(1, 6, 6)) == 0.0

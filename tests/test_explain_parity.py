@@ -9,7 +9,7 @@ import pytest
 import torch
 from explain_helpers import assert_close_to_scale, tiny_cnn, tiny_inputs
 
-from xaicli.explain.methods import METHODS, resolve
+from xaicli.explain.registry import METHODS, resolve
 
 captum_attr = pytest.importorskip("captum.attr")
 TARGET = torch.tensor([0, 3, 1])
@@ -32,7 +32,7 @@ def _captum_saliency(model, x, t):
 
 def _noise_ref(kind, inner_cls, inner_kwargs=None):
     def ref(model, x, t, monkeypatch):
-        from xaicli.explain.noise import noise_draws, noise_stdev
+        from xaicli.explain.methods.noise import noise_draws, noise_stdev
 
         noise = noise_draws(x, 4, noise_stdev(x, 0.15, RANGE), 0)
         _patch_noise(monkeypatch, noise)
@@ -66,7 +66,7 @@ def _gradcam_pp_reference(model, x, t, monkeypatch):
 
 
 def _gradient_shap_ref(model, x, t, monkeypatch):
-    from xaicli.explain.integrated import gradient_shap_draws
+    from xaicli.explain.methods.integrated import gradient_shap_draws
 
     refs = torch.randn(6, *x.shape[1:], generator=torch.Generator().manual_seed(5))
     idx, noise, alpha = gradient_shap_draws(x, len(refs), 4, 0.2, 0)
@@ -124,7 +124,7 @@ def test_parity_with_reference(name, monkeypatch):
 @pytest.mark.parametrize("rule", ["riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid"])
 @pytest.mark.parametrize("baseline", ["zero", "mean", "blur", "uniform"])
 def test_integrated_gradients_rules_and_baselines(rule, baseline):
-    from xaicli.explain.integrated import integrated_gradients, make_baseline
+    from xaicli.explain.methods.integrated import integrated_gradients, make_baseline
 
     model, x = tiny_cnn(), tiny_inputs()
     base = make_baseline(x, baseline, RANGE, None, 2.0, 3)
@@ -138,7 +138,7 @@ def test_integrated_gradients_rules_and_baselines(rule, baseline):
 
 
 def test_smoothgrad_wraps_any_method(monkeypatch):
-    from xaicli.explain.noise import noise_draws, noise_stdev
+    from xaicli.explain.methods.noise import noise_draws, noise_stdev
 
     model, x = tiny_cnn(), tiny_inputs()
     ours = resolve("smoothgrad:integrated_gradients")(model, x, TARGET, n_samples=3, sigma=0.1, input_range=RANGE,

@@ -14,7 +14,7 @@ import torch
 from typer.testing import CliRunner
 
 from xaicli.cli import app
-from xaicli.run import load_checkpoint
+from xaicli.runs.checkpoint import load_checkpoint
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE_GAN = ROOT / "configs" / "smoke_gan.yaml"

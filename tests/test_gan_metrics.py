@@ -7,7 +7,7 @@ import math
 import pytest
 import torch
 
-from xaicli import gan_metrics as gm
+from xaicli.evaluation import gan_metrics as gm
 from xaicli.tasks.gan_losses import discriminator_loss, generator_loss, gradient_penalty
 
 

@@ -9,10 +9,10 @@ import torch
 
 from xaicli import config as cfgmod
 from xaicli.data.loader import BatchStream
-from xaicli.data.sources import load_dataset
+from xaicli.data.registry import load_dataset
 from xaicli.errors import ConfigError
 from xaicli.models import MODELS, build_model, model_kind
-from xaicli.run import load_checkpoint, save_checkpoint
+from xaicli.runs.checkpoint import load_checkpoint, save_checkpoint
 from xaicli.tasks import build_task
 from xaicli.tasks.gan import GanTask
 
@@ -191,7 +191,7 @@ def test_interface_attributes_for_explanations():
 
 
 def test_interpolation_runs_from_one_latent_point_to_the_other():
-    from xaicli.sample import slerp
+    from xaicli.sampling import slerp
 
     z = torch.randn(2, 100, generator=torch.Generator().manual_seed(0))
     path = slerp(z[0], z[1], 5)
@@ -201,7 +201,7 @@ def test_interpolation_runs_from_one_latent_point_to_the_other():
 
 
 def test_grid_places_images_row_major_with_a_gutter():
-    from xaicli.images import grid
+    from xaicli.viz.images import grid
 
     images = torch.stack([torch.full((1, 2, 2), v, dtype=torch.uint8) for v in (10, 20, 30)])
     g = grid(images, ncol=2, pad=1)

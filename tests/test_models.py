@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from xaicli.errors import ConfigError
-from xaicli.evaluate import classification_metrics, expected_calibration_error
+from xaicli.evaluation.classifier import classification_metrics, expected_calibration_error
 from xaicli.models import MODELS, build_model, model_kind
 
 CLASSIFIERS = [n for n in MODELS.names() if model_kind(n) == "classifier"]

@@ -143,7 +143,7 @@ def test_signal_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, signum,
 
 def test_signal_handlers_are_restored_after_training(tmp_path):
     from xaicli import config as cfgmod
-    from xaicli.train import train
+    from xaicli.training.loop import train
 
     def mine(signum, frame):
         pass

@@ -4,12 +4,12 @@ from __future__ import annotations
 
 
 def registries() -> dict[str, list[str]]:
-    from xaicli.data.sources import DATASETS
+    from xaicli.data.registry import DATASETS
     from xaicli.models import MODELS
 
     regs = {"models": MODELS.names(), "datasets": DATASETS.names()}
     try:
-        from xaicli.explain.methods import METHODS
+        from xaicli.explain.registry import METHODS
 
         regs["methods"] = METHODS.names()
     except ImportError:

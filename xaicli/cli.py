@@ -90,12 +90,12 @@ def train(
             print(cfgmod.dump(cfg), end="")
             return
         if dry_run:
-            from xaicli.summary import dry_run_summary
+            from xaicli.training.dry_run import dry_run_summary
 
             print(dry_run_summary(cfg))
             return
-        from xaicli.distributed import maybe_distributed
-        from xaicli.train import train as run_training
+        from xaicli.training.distributed import maybe_distributed
+        from xaicli.training.loop import train as run_training
 
         with maybe_distributed(cfg) as dist:
             out = run_training(cfg, run_dir=run_dir, resume=resume, dist=dist)
@@ -117,7 +117,7 @@ def eval_cmd(
     """Evaluate a run; write RUN/eval/metrics.json."""
 
     def body() -> None:
-        from xaicli.evaluation import run_eval
+        from xaicli.evaluation.command import run_eval
 
         if split is not None and split not in ("train", "test"):
             raise ConfigError(f"--split: expected train or test, found {split!r}")
@@ -146,7 +146,7 @@ def sample(
 
     def body() -> None:
         try:
-            from xaicli.sample import run_sample
+            from xaicli.sampling import run_sample
         except ImportError:
             raise ConfigError("sample: not yet available for this run type (GAN support is not installed)") \
                 from None

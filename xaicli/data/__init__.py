@@ -1,1 +1,1 @@
-"""Datasets (DATASETS registry) and the device-resident batch loader."""
+"""Datasets: the DATASETS registry (registry.py), one module per dataset family, and the batch loader."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import numpy as np
 import torch
 
 
@@ -44,3 +45,18 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     xf = x[: 20000].float().div_(255)
     dims = (0, 2, 3)
     return tuple(xf.mean(dims).tolist()), tuple(xf.std(dims).clamp_min(1e-3).tolist())
+
+
+def from_arrays(arrays: dict[str, np.ndarray], class_names: list[str], provenance: dict) -> ImageData:
+    def images(a: np.ndarray) -> torch.Tensor:
+        t = torch.from_numpy(np.array(a, dtype=np.uint8))  # a writable copy
+        return t.unsqueeze(1) if t.ndim == 3 else t.permute(0, 3, 1, 2).contiguous()
+
+    def labels(a: np.ndarray) -> torch.Tensor:
+        return torch.from_numpy(np.asarray(a, dtype=np.int64))
+
+    x_train, x_test = images(arrays["x_train"]), images(arrays["x_test"])
+    mean, std = channel_stats(x_train)
+    provenance = {**provenance, "train_images": len(x_train), "test_images": len(x_test)}
+    return ImageData(x_train, labels(arrays["y_train"]), x_test, labels(arrays["y_test"]), mean, std,
+                     class_names, provenance)

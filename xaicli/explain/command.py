@@ -9,12 +9,13 @@ from pathlib import Path
 
 import torch
 
-from xaicli import console
+from xaicli.viz import console
 from xaicli.errors import ConfigError, XaiError
-from xaicli.explain.methods import Method, resolve
+from xaicli.explain.registry import Method, resolve
 from xaicli.explain.pipeline import Batch, Settings, explain_section
 from xaicli.explain.targets import class_targets, parse_target
-from xaicli.run import new_output_dir, write_json
+from xaicli.runs.files import write_json
+from xaicli.runs.layout import new_output_dir
 
 
 def sha256(path: Path) -> str:
@@ -135,8 +136,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
                 inputs: str | None = None, split: str | None = None, out: str | None = None,
                 checkpoint: str = "last", classifier: str | None = None) -> Path:
     """Explain a run; returns the output folder (the CLI prints it)."""
-    from xaicli.meta import device_name, now, versions
-    from xaicli.restore import restore
+    from xaicli.runs.meta import device_name, now, versions
+    from xaicli.runs.restore import restore
 
     restored = restore(run, checkpoint)
     cfg = restored.cfg

@@ -25,7 +25,7 @@ from xaicli.explain.targets import (
     class_targets,
     parse_target,
 )
-from xaicli.run import atomic_write_bytes, write_json
+from xaicli.runs.files import atomic_write_bytes, write_json
 
 GAN_RANGE = (-1.0, 1.0)
 
@@ -68,7 +68,7 @@ def discriminator_batch(restored, ecfg) -> Batch:
 
 
 def load_classifier(run: str, device):
-    from xaicli.restore import restore
+    from xaicli.runs.restore import restore
 
     clf = restore(run, "best", device=str(device))
     if clf.task.kind != "classifier":
@@ -94,7 +94,7 @@ def generated_batch(task, scorer, ecfg, choice) -> tuple[Batch, torch.Tensor | N
 
 def explain_generator(task, scorer, ecfg, choice, out: Path, log) -> dict:
     """IG over z of the classifier's class score for G(z); one bar chart per sample."""
-    from xaicli.explain.integrated import integrated_gradients
+    from xaicli.explain.methods.integrated import integrated_gradients
 
     dev, n = task.device, ecfg.n
     z = torch.randn(n, task.latent_dim, generator=generator_for(dev, ecfg.seed), device=dev)

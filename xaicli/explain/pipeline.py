@@ -15,10 +15,10 @@ from torch import nn
 
 from xaicli.errors import ConfigError
 from xaicli.explain import render
-from xaicli.explain.faithfulness import faithfulness
-from xaicli.explain.methods import Method
-from xaicli.explain.sanity import degenerate_maps, randomization_test
-from xaicli.run import atomic_write_bytes, atomic_write_text, write_json
+from xaicli.explain.measures.faithfulness import faithfulness
+from xaicli.explain.registry import Method
+from xaicli.explain.measures.sanity import degenerate_maps, randomization_test
+from xaicli.runs.files import atomic_write_bytes, atomic_write_text, write_json
 
 CSV_FIELDS = ("method", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
               "randomization_verdict", "randomization_spearman", "seconds", "images_per_s", "degenerate")

@@ -6,7 +6,7 @@ import base64
 import html
 from pathlib import Path
 
-from xaicli.run import atomic_write_text
+from xaicli.runs.files import atomic_write_text
 
 STYLE = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;

@@ -230,8 +230,8 @@ class GanTask(Task):
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         from pathlib import Path
 
-        from xaicli.images import save_grid, to_uint8
-        from xaicli.run import safe_child
+        from xaicli.viz.images import save_grid, to_uint8
+        from xaicli.runs.layout import safe_child
 
         z, labels = self.fixed_grid_inputs()
         images = to_uint8(self.decode(z, labels))

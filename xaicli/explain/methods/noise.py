@@ -11,7 +11,7 @@ import torch
 
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, generator_for
-from xaicli.explain.methods import METHODS, NOISE_KINDS, Method
+from xaicli.explain.registry import METHODS, NOISE_KINDS, Method
 
 
 def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float, seed: int) -> torch.Tensor:
@@ -32,7 +32,7 @@ def noise_tunnel(model, inputs, target=None, *, kind: str = "smoothgrad", base="
                  budget_mb=None, chunk=None, **params):
     """The `kind` statistic of `base`'s maps over `n_samples` noisy copies of each input."""
     if isinstance(base, str):
-        from xaicli.explain.methods import resolve
+        from xaicli.explain.registry import resolve
 
         base = resolve(base)
     n = len(inputs)

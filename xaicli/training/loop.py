@@ -14,16 +14,11 @@ from pathlib import Path
 from typing import Iterator
 
 from xaicli import config as cfgmod
-from xaicli import console
+from xaicli.viz import console
 from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.run import (
-    atomic_write_text,
-    check_run_links,
-    clean_stale_temporaries,
-    create_run_dir,
-    load_checkpoint,
-    save_checkpoint,
-)
+from xaicli.runs.checkpoint import load_checkpoint, save_checkpoint
+from xaicli.runs.files import atomic_write_text, clean_stale_temporaries
+from xaicli.runs.layout import check_run_links, create_run_dir
 
 RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs")
 SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
@@ -120,15 +115,15 @@ def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, boo
 
 
 def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None) -> Path:
-    """Train `cfg`; return the run directory. `dist` is the DDP context (xaicli.distributed)."""
+    """Train `cfg`; return the run directory. `dist` is the DDP context (xaicli.training.distributed)."""
     import torch
 
     from xaicli.data.loader import BatchStream, fits_on_device
-    from xaicli.data.sources import load_dataset
-    from xaicli.graphs import graph_plan, make_step
-    from xaicli.logs import MetricsWriter, read_epochs
-    from xaicli.meta import finish_meta, start_meta
-    from xaicli.plots import training_curves
+    from xaicli.data.registry import load_dataset
+    from xaicli.training.cuda_graphs import graph_plan, make_step
+    from xaicli.runs.metrics_log import MetricsWriter, read_epochs
+    from xaicli.runs.meta import finish_meta, start_meta
+    from xaicli.viz.plots import training_curves
     from xaicli.tasks import build_task
 
     rank0 = dist is None or dist.rank == 0
@@ -138,7 +133,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None)
     device = dist.device if dist is not None else resolve_device(cfg.train.device)
     allocator = None
     if device.type == "cpu":
-        from xaicli.cpu_alloc import tune_allocator
+        from xaicli.training.cpu_alloc import tune_allocator
 
         allocator = tune_allocator()
     torch.manual_seed(cfg.seed)
@@ -272,8 +267,8 @@ def ensure_finite(state: dict, path: Path) -> None:
 
 def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
 
-    from xaicli.meters import DeviceMeters
-    from xaicli.progress import Progress
+    from xaicli.training.meters import DeviceMeters
+    from xaicli.training.progress import Progress
 
     steps = len(stream)
     monitor, mode = task.monitor

@@ -4,7 +4,7 @@ Output folder (a new RUN/samples/NNN by default, never overwritten):
   grid.png            all images in one grid (an interpolation strip is one row)
   images/NNNNNN.png   one PNG per image
   samples.pt          {"images": uint8 (N, C, H, W), "labels": long (N,) or absent}; read it with
-                      xaicli.run.load_checkpoint (a weights-only torch file)
+                      xaicli.runs.checkpoint.load_checkpoint (a weights-only torch file)
   manifest.json       run, checkpoint, seed, n, label, interpolate, model and the files
 """
 
@@ -16,7 +16,9 @@ import torch
 
 from xaicli import config as cfgmod
 from xaicli.errors import ConfigError
-from xaicli.run import new_output_dir, resolve_run, save_checkpoint, write_json
+from xaicli.runs.checkpoint import save_checkpoint
+from xaicli.runs.files import write_json
+from xaicli.runs.layout import new_output_dir, resolve_run
 
 SAMPLE_FORMAT = 1
 
@@ -69,7 +71,7 @@ def sample_inputs(task, n: int, seed: int, label: int | None, interpolate: bool)
 
 def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | None, manifest: dict,
                   ncol: int) -> None:
-    from xaicli.images import save_grid, save_png
+    from xaicli.viz.images import save_grid, save_png
 
     save_grid(images, folder / "grid.png", ncol=ncol)
     for i, image in enumerate(images):
@@ -84,8 +86,8 @@ def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | Non
 def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
                out: str | None = None, checkpoint: str = "last") -> str:
     """Generate and write the images; return the output folder."""
-    from xaicli.images import to_uint8
-    from xaicli.restore import restore
+    from xaicli.viz.images import to_uint8
+    from xaicli.runs.restore import restore
 
     if n < 1:
         raise ConfigError(f"-n: expected at least 1 image, found {n}")

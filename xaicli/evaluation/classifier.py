@@ -41,7 +41,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, class_nam
 
 
 def evaluate_classifier(restored, split: str | None = None) -> dict:
-    from xaicli.plots import confusion_matrix
+    from xaicli.viz.plots import confusion_matrix
 
     cfg, task, data = restored.cfg, restored.task, restored.data
     split = split or cfg.eval.split

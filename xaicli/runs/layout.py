@@ -1,17 +1,11 @@
-"""The run directory: created without overwriting, its paths, atomic writes, safe checkpoint loading."""
+"""The run directory: created without overwriting, its paths, links that must not lead out of it."""
 
 from __future__ import annotations
 
-import json
-import os
-import re
-import tempfile
 from pathlib import Path
-from typing import Any
 
 from xaicli.errors import ConfigError, XaiError
 
-CHECKPOINT_FORMAT = 1
 RUN_MARKERS = ("config.yaml", "meta.json", "checkpoints")
 
 
@@ -95,113 +89,6 @@ def check_run_links(run: Path) -> None:
             if root != target and root not in target.parents:
                 raise XaiError(f"{entry}: is a symlink to {target}, outside the run directory {run}; "
                                f"refusing to write through it")
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write to a temporary file in the same folder, fsync, then rename over `path`."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        os.fchmod(fd, 0o666 & ~_umask())  # mkstemp makes 0600; give the file the usual permissions
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
-def _umask() -> int:
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        dfd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(dfd)
-    except OSError:
-        pass
-    finally:
-        os.close(dfd)
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write_bytes(path, text.encode("utf-8"))
-
-
-def write_json(path: Path, obj: Any) -> None:
-    atomic_write_text(path, json.dumps(obj, indent=2, default=str) + "\n")
-
-
-def clean_stale_temporaries(folder: Path) -> None:
-    """Remove temporary files left by a save that was killed half way."""
-    if folder.is_dir():
-        for tmp in folder.glob(".*.tmp"):
-            try:
-                tmp.unlink()
-            except OSError:
-                pass
-
-
-def save_checkpoint(path: Path, state: dict) -> None:
-    """Serialise with torch.save into memory, then write atomically."""
-    import io
-
-    import torch
-
-    buf = io.BytesIO()
-    torch.save(state, buf)
-    try:
-        atomic_write_bytes(path, buf.getvalue())
-    except OSError as exc:
-        raise XaiError(f"{path}: could not save the checkpoint ({exc.strerror or exc}); "
-                       f"the previous checkpoint is unchanged") from None
-
-
-def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
-    """Load a checkpoint with `weights_only=True`; anything odd is a one-line XaiError."""
-    import pickle
-
-    import torch
-
-    path = Path(path)
-    if not path.exists():
-        raise XaiError(f"{path}: checkpoint not found")
-    if not path.is_file() or path.stat().st_size == 0:
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (not a non-empty file)")
-    try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
-    except pickle.UnpicklingError as exc:
-        text = " ".join(str(exc).split())
-        found = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", text, re.IGNORECASE)
-        if found:
-            name = (found.group(1) or found.group(2)).rstrip(".,")
-            raise XaiError(f"{path}: refused to load: the checkpoint asks to run or build the Python object "
-                           f"'{name}', which a checkpoint never needs; it was not loaded") from None
-        detail = re.search(r"WeightsUnpickler error:\s*(.{0,80}?)(\s+Check|$)", text)
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete "
-                       f"({detail.group(1) if detail else text[:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None
-    if not isinstance(state, dict) or "format_version" not in state:
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no format_version; "
-                       f"not written by xai)")
-    if state["format_version"] > CHECKPOINT_FORMAT:
-        raise XaiError(f"{path}: checkpoint format {state['format_version']} is newer than this "
-                       f"xai understands ({CHECKPOINT_FORMAT}); upgrade xai")
-    return state
 
 
 def resolve_run(target: str | Path) -> tuple[Path, Path | None]:

@@ -7,7 +7,7 @@ from torch import nn
 
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, hooks, input_gradient, parameters_frozen
-from xaicli.explain.methods import register_method
+from xaicli.explain.registry import register_method
 
 
 def gradients(model: nn.Module, inputs: torch.Tensor, target, budget_mb: float | None = None,

@@ -15,8 +15,8 @@ from xaicli.errors import ConfigError
 from xaicli.registry import Registry, did_you_mean
 
 METHODS: Registry = Registry("explanation method", modules=(
-    "xaicli.explain.gradients", "xaicli.explain.integrated", "xaicli.explain.noise",
-    "xaicli.explain.cam", "xaicli.explain.occlusion",
+    "xaicli.explain.methods.gradients", "xaicli.explain.methods.integrated", "xaicli.explain.methods.noise",
+    "xaicli.explain.methods.cam", "xaicli.explain.methods.occlusion",
 ))
 NOISE_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
@@ -52,7 +52,7 @@ def register_method(name: str, signed: bool, passes: Callable[[dict], int] | Non
 def resolve(name: str) -> Method:
     """A Method for a registered name, `<noise kind>:<method>`, or `captum:<Name>`."""
     if name.startswith("captum:"):
-        from xaicli.explain.captum_adapter import captum_method
+        from xaicli.explain.methods.captum import captum_method
 
         return captum_method(name.split(":", 1)[1])
     if ":" in name:
@@ -61,7 +61,7 @@ def resolve(name: str) -> Method:
             raise ConfigError(f"unknown method prefix '{kind}:'{did_you_mean(kind, [*NOISE_KINDS, 'captum'])}; "
                               f"use one of {', '.join(NOISE_KINDS)} or captum")
         inner = resolve(base)
-        from xaicli.explain.noise import noise_tunnel
+        from xaicli.explain.methods.noise import noise_tunnel
 
         return Method(name, noise_tunnel, signed=inner.signed and kind == "smoothgrad",
                       passes=lambda params: params.get("n_samples", 10) * inner.passes(params),

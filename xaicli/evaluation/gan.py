@@ -15,9 +15,9 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xaicli import gan_metrics as gm
+from xaicli.evaluation import gan_metrics as gm
 from xaicli.errors import ConfigError
-from xaicli.images import from_uint8, to_uint8
+from xaicli.viz.images import from_uint8, to_uint8
 
 NO_CLASSIFIER_NOTE = ("FID, KID, precision/recall and class coverage need a classifier run: "
                       "xai eval RUN --classifier CLASSIFIER_RUN (or eval.classifier in the config)")
@@ -91,7 +91,7 @@ class FeatureExtractor:
 
 
 def load_classifier(source: str, data) -> FeatureExtractor:
-    from xaicli.restore import restore
+    from xaicli.runs.restore import restore
 
     clf = restore(source, "best")
     if clf.task.kind != "classifier":
@@ -145,7 +145,7 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     out["class_entropy"] = gm.class_entropy(pred, num_classes)
     out["class_entropy_ratio"] = out["class_entropy"] / math.log(num_classes)
     if out["classes_covered"] < num_classes or out["class_entropy_ratio"] < 0.9:
-        from xaicli.console import warn
+        from xaicli.viz.console import warn
 
         warn(f"mode collapse: the generator covers {out['classes_covered']} of {num_classes} classes "
              f"(predicted-class entropy {out['class_entropy_ratio']:.2f} x ln {num_classes})")

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import torch
 
-from xaicli.run import atomic_write_bytes
+from xaicli.runs.files import atomic_write_bytes
 
 
 def to_uint8(images: torch.Tensor) -> torch.Tensor:

@@ -13,8 +13,8 @@ import torch
 
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, parameters_frozen, select
-from xaicli.explain.integrated import make_baseline
-from xaicli.explain.methods import register_method
+from xaicli.explain.methods.integrated import make_baseline
+from xaicli.explain.registry import register_method
 
 
 def window_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:

@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-from xaicli.run import safe_child, write_json
+from xaicli.runs.files import write_json
+from xaicli.runs.layout import safe_child
 
 
 def run_eval(run: str, checkpoint: str, split: str | None, classifier: str | None):
-    from xaicli.restore import restore
+    from xaicli.runs.restore import restore
 
     restored = restore(run, checkpoint)
     if restored.task.kind == "gan":
-        from xaicli.gan_eval import evaluate_gan
+        from xaicli.evaluation.gan import evaluate_gan
 
         metrics = evaluate_gan(restored, classifier)
     else:
-        from xaicli.evaluate import evaluate_classifier
+        from xaicli.evaluation.classifier import evaluate_classifier
 
         metrics = evaluate_classifier(restored, split)
     write_json(safe_child(restored.run_dir, "eval/metrics.json"), metrics)

@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 
 from xaicli import __version__
-from xaicli.run import write_json
+from xaicli.runs.files import write_json
 
 
 def git_commit() -> str | None:

@@ -14,7 +14,7 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain.core import expand_target, last_spatial_layer, parameters_frozen, upsample
-from xaicli.explain.methods import Method
+from xaicli.explain.registry import Method
 
 SIGNED_BY_DEFAULT = True
 
@@ -53,7 +53,7 @@ def captum_method(name: str) -> Method:
         raise ConfigError("captum:NoiseTunnel wraps another method: use smoothgrad:<method> instead")
 
     def run(model, inputs, target=None, **params):
-        from xaicli.explain.integrated import make_baseline
+        from xaicli.explain.methods.integrated import make_baseline
 
         init = inspect.signature(cls.__init__).parameters
         layer = None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-from xaicli import console
+from xaicli.viz import console
 
 
 def _fmt(values: dict) -> str:

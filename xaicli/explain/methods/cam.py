@@ -9,7 +9,7 @@ from torch import nn
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, hooks, last_spatial_layer, parameters_frozen, select, upsample
-from xaicli.explain.methods import register_method
+from xaicli.explain.registry import register_method
 
 
 def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
@@ -95,7 +95,7 @@ def gradcam_pp(model, inputs, target=None, layer=None, interpolate: str = "bilin
 def guided_gradcam(model, inputs, target=None, layer=None, interpolate: str = "bilinear", budget_mb=None,
                    chunk=None):
     """Guided backpropagation times the upsampled Grad-CAM map."""
-    from xaicli.explain.gradients import guided_gradients
+    from xaicli.explain.methods.gradients import guided_gradients
 
     cam = _cam(model, inputs, target, layer, gradcam_weights, budget_mb, chunk)
     return guided_gradients(model, inputs, target, budget_mb, chunk) * upsample(cam, inputs, interpolate)

@@ -26,7 +26,7 @@ from __future__ import annotations
 from collections import Counter
 from typing import Callable
 
-from xaicli import console
+from xaicli.viz import console
 
 WARMUP = 3  # eager steps per variant before capture (lazy state: optimizer moments, cuDNN plans)
 

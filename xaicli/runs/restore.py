@@ -6,7 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
-from xaicli.run import check_run_links, load_checkpoint, pick_checkpoint, resolve_run
+from xaicli.runs.checkpoint import load_checkpoint
+from xaicli.runs.layout import check_run_links, pick_checkpoint, resolve_run
 
 
 @dataclass
@@ -22,9 +23,9 @@ class Restored:
 def restore(target: str | Path, checkpoint: str | None = None, device: str | None = None,
             load_data: bool = True) -> Restored:
     """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode."""
-    from xaicli.data.sources import load_dataset
+    from xaicli.data.registry import load_dataset
     from xaicli.tasks import build_task
-    from xaicli.train import check_checkpoint_kind, resolve_device
+    from xaicli.training.loop import check_checkpoint_kind, resolve_device
 
     run_dir, ckpt_in_target = resolve_run(target)
     check_run_links(run_dir)

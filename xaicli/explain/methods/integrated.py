@@ -13,7 +13,7 @@ import torch
 
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, generator_for, input_gradient, parameters_frozen
-from xaicli.explain.methods import register_method
+from xaicli.explain.registry import register_method
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
 BASELINES = ("zero", "black", "mean", "blur", "uniform")

@@ -1,0 +1,1 @@
+"""Evaluation: classifier metrics, GAN metrics, and the function behind `xai eval`."""

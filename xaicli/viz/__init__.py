@@ -1,0 +1,1 @@
+"""What a person sees: console messages, image files and grids, plots."""
