@@ -113,6 +113,8 @@ class ExplainConfig:
     seed: int = opt(0, "seed of noise draws, random baselines, random pixel orders and generated inputs", min=0)
     classifier: str = opt("", "GAN runs: classifier run that explains generated digits and the generator "
                           "(empty: eval.classifier)")
+    layer: str = opt("", "Grad-CAM family: dotted module name of the layer (empty: the last block whose output "
+                     "is the final spatial feature map and that runs once per forward)")
 
 
 @dataclass
