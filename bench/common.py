@@ -13,7 +13,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 def device_and_name(arg: str | None = None):
 
     from xaicli.runs.meta import device_name
-    from xaicli.training.loop import resolve_device
+    from xaicli.training.device import resolve_device
 
     device = resolve_device(arg or "auto")
     return device, device_name(device)

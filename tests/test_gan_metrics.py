@@ -124,3 +124,20 @@ def test_critic_scores_in_one_call_equal_three_separate_calls():
     torch.testing.assert_close(d_fake, critic(fake, None).float())
     torch.testing.assert_close(gp, expected_gp)
     assert float(gp.detach()) > 0
+
+
+def test_a_collapsed_generator_has_entropy_zero_not_negative_zero():
+    collapsed = torch.full((100,), 3)
+    assert math.copysign(1.0, gm.class_entropy(collapsed, 10)) == 1.0
+
+
+def test_mode_collapse_warning_names_what_is_low():
+    from xaicli.evaluation.gan import mode_collapse_warning
+
+    assert mode_collapse_warning(10, 10, 0.97) is None
+    low_entropy = mode_collapse_warning(10, 10, 0.62)
+    assert "entropy" in low_entropy and "0.62" in low_entropy and "covers 10 of 10" not in low_entropy
+    few = mode_collapse_warning(3, 10, 0.95)
+    assert "3 of 10 classes" in few and "entropy" not in few
+    both = mode_collapse_warning(2, 10, 0.3)
+    assert "2 of 10 classes" in both and "entropy" in both

@@ -73,11 +73,12 @@ def test_resume_after_sigkill_is_bit_identical(reference, killed_run, tmp_path):
 
 def test_negative_control_resume_without_rng_state_differs(reference, killed_run, tmp_path, monkeypatch):
     from xaicli import config as cfgmod
-    from xaicli import train as train_mod
+    from xaicli.training import checkpointer as ckpt_mod
+    from xaicli.training import loop as train_mod
 
     run = tmp_path / "run"
     shutil.copytree(killed_run, run)
-    monkeypatch.setattr(train_mod, "set_rng_state", lambda state, device: None)
+    monkeypatch.setattr(ckpt_mod, "set_rng_state", lambda state, device: None)
     torch.set_num_threads(1)
     train_mod.train(cfgmod.load(run / "config.yaml"), resume=str(run))
     state = final_state(run)
@@ -135,27 +136,49 @@ def test_signal_saves_mid_epoch_and_resume_is_exact(reference, tmp_path, signum,
     assert "--resume" in err and "Traceback" not in err
     state = final_state(run)
     assert state["epoch"] == 1 and state["step_in_epoch"] > 0  # saved inside epoch 2
-    assert json.loads((run / "meta.json").read_text())["exit_code"] == code
+    meta = json.loads((run / "meta.json").read_text())
+    assert meta["exit_code"] == code
+    # the best validation score so far travels in every checkpoint and in meta.json, even when stopped
+    first = epoch_rows(run)[0]
+    assert state["best"] == pytest.approx(first["val_acc"]) and state["best_epoch"] == 1
+    assert meta["best"] == pytest.approx(first["val_acc"]) and meta["best_epoch"] == 1
     resumed = xai("train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr
-    assert_same_training_state(final_state(run), reference)
+    final = final_state(run)
+    assert_same_training_state(final, reference)
+    accs = [r["val_acc"] for r in epoch_rows(run)]
+    best_epoch = max(range(len(accs)), key=lambda i: (accs[i], -i)) + 1  # the first epoch reaching the max
+    best = torch.load(run / "checkpoints" / "best.pt", weights_only=True)
+    for ckpt in (final, best):
+        assert ckpt["best"] == pytest.approx(max(accs)) and ckpt["best_epoch"] == best_epoch
+    assert best["epoch"] == best_epoch
 
 
-def test_signal_handlers_are_restored_after_training(tmp_path):
-    from xaicli import config as cfgmod
-    from xaicli.training.loop import train
+def epoch_rows(run):
+    return [r for r in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if r["kind"] == "epoch"]
+
+
+def test_signal_handlers_are_restored_after_training_and_untouched_by_default(tmp_path, monkeypatch):
+    import xaicli
+    from xaicli.training import signals
 
     def mine(signum, frame):
         pass
 
-    old = signal.signal(signal.SIGTERM, mine)
+    installed = []
+    real = signals.signal.signal
+    monkeypatch.setattr(signals.signal, "signal", lambda s, h: installed.append(s) or real(s, h))
+    old = real(signal.SIGTERM, mine)
     try:
         torch.set_num_threads(1)
-        train(cfgmod.load(SMOKE, ["train.epochs=1"]), run_dir=str(tmp_path / "run"))
+        xaicli.train(SMOKE, ["train.epochs=1"], run_dir=tmp_path / "plain")
+        assert installed == []  # the Python API leaves process-wide handlers alone unless asked
+        xaicli.train(SMOKE, ["train.epochs=1"], run_dir=tmp_path / "handled", handle_signals=True)
+        assert set(installed) >= {signal.SIGTERM, signal.SIGINT, signal.SIGUSR1}
         assert signal.getsignal(signal.SIGTERM) is mine
         assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
     finally:
-        signal.signal(signal.SIGTERM, old)
+        real(signal.SIGTERM, old)
 
 
 GAN = SMOKE.parent / "smoke_gan.yaml"
@@ -164,7 +187,8 @@ GAN_ARGS = ["data.num_train=4096", "data.batch_size=16", "train.epochs=3", "trai
 
 def test_gan_resume_after_sigkill_is_bit_identical_and_needs_the_rng_state(tmp_path, monkeypatch):
     from xaicli import config as cfgmod
-    from xaicli import train as train_mod
+    from xaicli.training import checkpointer as ckpt_mod
+    from xaicli.training import loop as train_mod
 
     ref = tmp_path / "ref"
     xai("train", GAN, *GAN_ARGS, "--run-dir", ref, check=True)
@@ -180,7 +204,7 @@ def test_gan_resume_after_sigkill_is_bit_identical_and_needs_the_rng_state(tmp_p
     assert resumed.returncode == 0, resumed.stderr
     assert_same_training_state(final_state(run), final_state(ref))
     # negative control: the same resume without restoring the RNG state draws other noise
-    monkeypatch.setattr(train_mod, "set_rng_state", lambda state, device: None)
+    monkeypatch.setattr(ckpt_mod, "set_rng_state", lambda state, device: None)
     torch.set_num_threads(1)
     train_mod.train(cfgmod.load(control / "config.yaml"), resume=str(control))
     a, b = final_state(control)["models"]["gan"], final_state(ref)["models"]["gan"]

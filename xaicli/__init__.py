@@ -1,3 +1,39 @@
-"""xai: train, evaluate, sample and explain PyTorch image models from one command line."""
+"""xai: train, evaluate, sample and explain PyTorch image models from one command line or from Python.
 
-__version__ = "0.1.0"
+    import xaicli
+    cfg = xaicli.load_config("configs/smoke_cnn.yaml", ["train.epochs=1"])
+    run = xaicli.train(cfg)                        # the run directory (a pathlib.Path)
+    metrics = xaicli.evaluate(run)                  # {"accuracy": ..., "ece": ..., ...}
+    folder = xaicli.explain(run, methods=["saliency"], n=4)
+    maps = xaicli.attribute(model, images, target=3, method="integrated_gradients", n_steps=32)
+
+Functions (see xaicli.api): load_config, train, restore, evaluate, sample, explain, attribute,
+registries. Errors: xaicli.XaiError (exit code 1 on the command line) and xaicli.ConfigError (2).
+Nothing here imports torch until a function runs.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from xaicli.errors import ConfigError, XaiError
+
+from xaicli.version import __version__
+__all__ = ["ConfigError", "XaiError", "__version__", "attribute", "evaluate", "explain", "load_config",
+           "registries", "restore", "sample", "train"]
+_API = ("attribute", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")
+
+if TYPE_CHECKING:  # pragma: no cover
+    from xaicli.api import attribute, evaluate, explain, load_config, registries, restore, sample, train
+
+
+def __getattr__(name: str) -> Any:
+    if name in _API:
+        from xaicli import api
+
+        return getattr(api, name)
+    raise AttributeError(f"module 'xaicli' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -6,10 +6,11 @@ Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 130 / 143 interrup
 
 from __future__ import annotations
 
+import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List
+from typing import Callable, List, NoReturn
 
 import typer
 
@@ -21,38 +22,48 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=N
 _opts = {"debug": False}
 
 
-def _fail(message: str, code: int) -> None:
+def _fail(message: str, code: int) -> NoReturn:
     print(f"error: {message}", file=sys.stderr)
     raise typer.Exit(code)
 
 
-def _guard(fn: Callable[[], None]) -> None:
-    """Run a command body; our errors become one line on stderr and their exit code."""
-    try:
-        fn()
-    except typer.Exit:
-        raise
-    except XaiError as exc:
-        if _opts["debug"]:
+def guarded(command: Callable[..., None]) -> Callable[..., None]:
+    """The one place where errors become exit codes: our errors are one line on stderr with their code
+    (XaiError 1, ConfigError 2, Interrupted 130/143), anything else is exit 1 with a hint to --debug."""
+
+    @functools.wraps(command)
+    def run(*args, **kwargs) -> None:
+        try:
+            command(*args, **kwargs)
+        except typer.Exit:
             raise
-        _fail(str(exc), exc.exit_code)
-    except KeyboardInterrupt:
-        _fail("interrupted", 130)
-    except Exception as exc:  # an unexpected failure: one line, and the hint to see more
-        if _opts["debug"]:
-            raise
-        _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+        except XaiError as exc:
+            if _opts["debug"]:
+                raise
+            _fail(str(exc), exc.exit_code)
+        except KeyboardInterrupt:
+            _fail("interrupted", 130)
+        except Exception as exc:  # an unexpected failure: one line, and the hint to see more
+            if _opts["debug"]:
+                raise
+            _fail(f"{type(exc).__name__}: {exc} (run with --debug for the traceback)", 1)
+
+    return run
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from xaicli.version import __version__
+
+        print(f"xai {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
 def _root(debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
-          version: bool = typer.Option(False, "--version", help="Print the version and exit.")) -> None:
+          version: bool = typer.Option(False, "--version", help="Print the version and exit.",
+                                       callback=_print_version, is_eager=True)) -> None:
     _opts["debug"] = debug
-    if version:
-        from xaicli import __version__
-
-        print(f"xai {__version__}")
-        raise typer.Exit(0)
 
 
 def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple[str | None, list[str]]:
@@ -64,6 +75,7 @@ def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple
 
 
 @app.command()
+@guarded
 def train(
     config: str | None = typer.Argument(None, help="YAML config (optional with --resume)."),
     overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
@@ -73,39 +85,33 @@ def train(
     dry_run: bool = typer.Option(False, "--dry-run", help="Build data and model, print a summary, train nothing."),
 ) -> None:
     """Train a model; print the run directory as the last line."""
+    from xaicli import api
+    from xaicli import config as cfgmod
 
-    def body() -> None:
-        from xaicli import config as cfgmod
+    path, extra = _split_config_args(config, overrides)
+    if path is None and resume is None:
+        raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
+    if resume is not None and run_dir is not None:
+        raise ConfigError("train: --run-dir and --resume cannot be used together")
+    source = path if path is not None else str(Path(resume) / "config.yaml")
+    if path is None and not Path(source).is_file():
+        raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
+    cfg = cfgmod.load(source, extra)
+    if print_config:
+        print(cfgmod.dump(cfg), end="")
+        return
+    if dry_run:
+        from xaicli.training.dry_run import dry_run_summary
 
-        path, extra = _split_config_args(config, overrides)
-        if path is None and resume is None:
-            raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
-        if resume is not None and run_dir is not None:
-            raise ConfigError("train: --run-dir and --resume cannot be used together")
-        source = path if path is not None else str(Path(resume) / "config.yaml")
-        if path is None and not Path(source).is_file():
-            raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
-        cfg = cfgmod.load(source, extra)
-        if print_config:
-            print(cfgmod.dump(cfg), end="")
-            return
-        if dry_run:
-            from xaicli.training.dry_run import dry_run_summary
-
-            print(dry_run_summary(cfg))
-            return
-        from xaicli.training.distributed import maybe_distributed
-        from xaicli.training.loop import train as run_training
-
-        with maybe_distributed(cfg) as dist:
-            out = run_training(cfg, run_dir=run_dir, resume=resume, dist=dist)
-            if dist is None or dist.rank == 0:
-                print(out)
-
-    _guard(body)
+        print(dry_run_summary(cfg))
+        return
+    out = api.train(cfg, run_dir=run_dir, resume=resume, configure_process=True, handle_signals=True)
+    if api.is_rank_zero():
+        print(out)
 
 
 @app.command("eval")
+@guarded
 def eval_cmd(
     run: str = typer.Argument(..., help="Run directory (or a checkpoint inside one)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
@@ -115,24 +121,40 @@ def eval_cmd(
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
 ) -> None:
     """Evaluate a run; write RUN/eval/metrics.json."""
+    from xaicli import api
 
-    def body() -> None:
-        from xaicli.evaluation.command import run_eval
+    if split is not None and split not in ("train", "test"):
+        raise ConfigError(f"--split: expected train or test, found {split!r}")
+    metrics = api.evaluate(run, checkpoint, split, classifier)
+    if as_json:
+        print(json.dumps(metrics, indent=2))
+    else:
+        from rich.console import Console
 
-        if split is not None and split not in ("train", "test"):
-            raise ConfigError(f"--split: expected train or test, found {split!r}")
-        metrics, table = run_eval(run, checkpoint, split, classifier)
-        if as_json:
-            print(json.dumps(metrics, indent=2))
-        else:
-            from rich.console import Console
+        Console().print(metrics_table(metrics))
 
-            Console().print(table)
 
-    _guard(body)
+def metrics_table(metrics: dict):
+    """Scalars in one table; per-class accuracy as its own rows."""
+    from rich.table import Table
+
+    table = Table(title=f"{metrics.get('model')} - {metrics.get('run')}")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for key, value in metrics.items():
+        if isinstance(value, bool) or key in ("run", "model", "checkpoint"):
+            continue
+        if isinstance(value, float):
+            table.add_row(key, f"{value:.4f}")
+        elif isinstance(value, (int, str)) and key not in ("confusion_matrix_png",):
+            table.add_row(key, str(value))
+    for name, acc in (metrics.get("per_class_accuracy") or {}).items():
+        table.add_row(f"accuracy[{name}]", f"{acc:.4f}")
+    return table
 
 
 @app.command()
+@guarded
 def sample(
     run: str = typer.Argument(..., help="GAN run directory."),
     n: int = typer.Option(64, "-n", help="Number of images.", min=1),
@@ -143,20 +165,13 @@ def sample(
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
 ) -> None:
     """Generate images from a GAN run."""
+    from xaicli import api
 
-    def body() -> None:
-        try:
-            from xaicli.sampling import run_sample
-        except ImportError:
-            raise ConfigError("sample: not yet available for this run type (GAN support is not installed)") \
-                from None
-        print(run_sample(run, n=n, seed=seed, label=label, interpolate=interpolate, out=out,
-                         checkpoint=checkpoint))
-
-    _guard(body)
+    print(api.sample(run, n=n, seed=seed, label=label, interpolate=interpolate, out=out, checkpoint=checkpoint))
 
 
 @app.command()
+@guarded
 def explain(
     run: str = typer.Argument(..., help="Run directory."),
     method: List[str] | None = typer.Option(None, "--method", help="Attribution method (repeatable)."),
@@ -170,54 +185,41 @@ def explain(
                                              help="GAN runs: classifier run that explains generated digits."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
+    from xaicli import api
 
-    def body() -> None:
-        try:
-            from xaicli.explain.command import run_explain
-        except ImportError:
-            raise ConfigError("explain: not yet available for this run type") from None
-        print(run_explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                          checkpoint=checkpoint, classifier=classifier))
-
-    _guard(body)
+    print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
+                      checkpoint=checkpoint, classifier=classifier))
 
 
 @app.command("config")
+@guarded
 def config_cmd(
     config: str = typer.Argument(..., help="YAML config."),
     overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
 ) -> None:
     """Print the resolved config (defaults < file < overrides) as YAML."""
+    from xaicli import config as cfgmod
 
-    def body() -> None:
-        from xaicli import config as cfgmod
-
-        print(cfgmod.dump(cfgmod.load(config, list(overrides or []))), end="")
-
-    _guard(body)
+    print(cfgmod.dump(cfgmod.load(config, list(overrides or []))), end="")
 
 
 @app.command("list")
-def list_cmd(what: str | None = typer.Argument(None, help="models, datasets or methods (default: all).")) -> None:
-    """List the registered models, datasets and explanation methods."""
+@guarded
+def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, methods or tasks (default: all).")) -> None:
+    """List the registered models, datasets, explanation methods and run kinds (tasks)."""
+    from xaicli import api
+    from xaicli.registry import did_you_mean
 
-    def body() -> None:
-        from xaicli.catalog import registries
-
-        regs = registries()
-        if what is not None and what not in regs:
-            from xaicli.registry import did_you_mean
-
-            raise ConfigError(f"list: unknown registry '{what}'{did_you_mean(what, list(regs))}; "
-                              f"choose one of: {', '.join(regs)}")
-        for name, names in regs.items():
-            if what is None or what == name:
-                if what is None:
-                    print(f"{name}:")
-                for entry in names:
-                    print(f"  {entry}" if what is None else entry)
-
-    _guard(body)
+    regs = api.registries()
+    if what is not None and what not in regs:
+        raise ConfigError(f"list: unknown registry '{what}'{did_you_mean(what, list(regs))}; "
+                          f"choose one of: {', '.join(regs)}")
+    for name, names in regs.items():
+        if what is None or what == name:
+            if what is None:
+                print(f"{name}:")
+            for entry in names:
+                print(f"  {entry}" if what is None else entry)
 
 
 def main() -> None:

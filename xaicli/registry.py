@@ -24,20 +24,34 @@ class Registry(Generic[T]):
     (the CLI's top level must not pull in torch).
     """
 
-    def __init__(self, kind: str, modules: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, modules: tuple[str, ...] = (), required: tuple[str, ...] = ()) -> None:
         self.kind = kind
         self._modules = modules
+        self._required = required  # facts every entry must declare at registration (a model's kind)
         self._loaded = False
         self._entries: dict[str, T] = {}
+        self._info: dict[str, dict] = {}
 
-    def register(self, name: str) -> Callable[[T], T]:
+    def register(self, name: str, **info) -> Callable[[T], T]:
+        """Decorator: add `fn` under `name`, with facts about it (`info`) that lookups can read without
+        calling it."""
+        missing = [k for k in self._required if k not in info]
+        if missing:
+            raise ValueError(f"{self.kind} '{name}' must declare {', '.join(missing)} when it is registered")
+
         def decorate(fn: T) -> T:
             if name in self._entries:
                 raise ValueError(f"{self.kind} '{name}' is registered twice")
             self._entries[name] = fn
+            self._info[name] = dict(info)
             return fn
 
         return decorate
+
+    def info(self, name: str, key: str | None = None) -> dict:
+        """The facts declared with `name` at registration (a ConfigError naming `key` when unknown)."""
+        self.get(name, key)
+        return self._info[name]
 
     def _load(self) -> None:
         if not self._loaded:

@@ -24,15 +24,18 @@ SAMPLE_FORMAT = 1
 
 
 def check_sampleable(run: str) -> None:
-    """Only GAN runs can be sampled: a usage error (exit 2) for anything else, before loading weights."""
-    from xaicli.models import MODELS, model_kind
+    """Only runs whose task has a generator can be sampled: a usage error (exit 2) for anything else,
+    before loading weights."""
+    from xaicli.models import MODELS
+    from xaicli.tasks import task_class
 
     run_dir, _ = resolve_run(run)
     cfg = cfgmod.load(run_dir / "config.yaml")
-    if model_kind(cfg.model.name) != "gan":
-        gans = [name for name in MODELS.names() if model_kind(name) == "gan"]
-        raise ConfigError(f"sample: {run_dir} is a {model_kind(cfg.model.name)} run ('{cfg.model.name}'); "
-                          f"only GAN runs can be sampled ({', '.join(gans)})")
+    task = task_class(cfg.model.name)
+    if not task.sampleable:
+        able = [name for name in MODELS.names() if task_class(name).sampleable]
+        raise ConfigError(f"sample: {run_dir} is a {task.kind} run ('{cfg.model.name}'); "
+                          f"only GAN runs can be sampled ({', '.join(able)})")
 
 
 def slerp(z0: torch.Tensor, z1: torch.Tensor, steps: int) -> torch.Tensor:

@@ -94,7 +94,7 @@ def load_classifier(source: str, data) -> FeatureExtractor:
     from xaicli.runs.restore import restore
 
     clf = restore(source, "best")
-    if clf.task.kind != "classifier":
+    if not clf.task.classifies:
         raise ConfigError(f"--classifier {source}: a {clf.task.kind} run; expected a classifier run "
                           f"(for example one trained with configs/mnist_cnn.yaml)")
     if tuple(clf.data.shape) != tuple(data.shape) or clf.data.num_classes != data.num_classes:
@@ -144,16 +144,30 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     out["classes_covered"] = gm.classes_covered(pred, num_classes)
     out["class_entropy"] = gm.class_entropy(pred, num_classes)
     out["class_entropy_ratio"] = out["class_entropy"] / math.log(num_classes)
-    if out["classes_covered"] < num_classes or out["class_entropy_ratio"] < 0.9:
+    warning = mode_collapse_warning(out["classes_covered"], num_classes, out["class_entropy_ratio"])
+    if warning:
         from xaicli.viz.console import warn
 
-        warn(f"mode collapse: the generator covers {out['classes_covered']} of {num_classes} classes "
-             f"(predicted-class entropy {out['class_entropy_ratio']:.2f} x ln {num_classes})")
+        warn(warning)
     hist = gm.class_histogram(pred, num_classes)
     out["class_histogram"] = {name: round(float(p), 6) for name, p in zip(data.class_names, hist)}
     if labels is not None:
         out.update(conditional_metrics(task, data, pred, labels.cpu(), fake_u8, train_real, real, seed))
     return out
+
+
+ENTROPY_RATIO_WARNING = 0.9  # predicted-class entropy under this share of ln K: some classes dominate
+
+
+def mode_collapse_warning(covered: int, num_classes: int, entropy_ratio: float) -> str | None:
+    """A one-line warning naming what is low (classes covered, the entropy of predicted classes), or None."""
+    low = []
+    if covered < num_classes:
+        low.append(f"it covers only {covered} of {num_classes} classes")
+    if entropy_ratio < ENTROPY_RATIO_WARNING:
+        low.append(f"the entropy of its predicted classes is {entropy_ratio:.2f} x ln {num_classes} "
+                   f"(under {ENTROPY_RATIO_WARNING}: a few classes dominate)")
+    return f"mode collapse: {' and '.join(low)}" if low else None
 
 
 def conditional_metrics(task, data, pred, labels, fake_u8, train_real, real, seed: int) -> dict:

@@ -116,7 +116,7 @@ def class_entropy(predicted: torch.Tensor, num_classes: int) -> float:
     """Entropy (nats) of the predicted-class histogram; ln(K) when all classes are equally frequent."""
     p = class_histogram(predicted, num_classes)
     p = p[p > 0]
-    return float(-(p * p.log()).sum())
+    return float(-(p * p.log()).sum()) + 0.0  # + 0.0: a single class gives 0.0, not -0.0
 
 
 def classes_covered(predicted: torch.Tensor, num_classes: int, min_share: float = 0.1) -> int:

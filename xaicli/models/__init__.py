@@ -7,7 +7,7 @@ import inspect
 from xaicli.errors import ConfigError
 from xaicli.registry import Registry, did_you_mean
 
-MODELS = Registry("model", modules=("xaicli.models.classifiers", "xaicli.models.gans"))
+MODELS = Registry("model", modules=("xaicli.models.classifiers", "xaicli.models.gans"), required=("kind",))
 
 
 def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, args: dict):
@@ -26,5 +26,6 @@ def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, arg
 
 
 def model_kind(name: str) -> str:
-    """'classifier' or 'gan', as declared by the builder's `kind` attribute."""
-    return getattr(MODELS.get(name, key="model.name"), "kind", "classifier")
+    """The run kind a model trains as ('classifier', 'gan'), declared when it was registered: the name of
+    its task in the TASKS registry (xaicli/tasks)."""
+    return MODELS.info(name, key="model.name")["kind"]

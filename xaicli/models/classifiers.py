@@ -7,7 +7,7 @@ from torch import nn
 from xaicli.models import MODELS
 
 
-@MODELS.register("mlp")
+@MODELS.register("mlp", kind="classifier")
 def mlp(in_shape: tuple[int, int, int], num_classes: int, hidden: list | tuple = (256, 128),
         dropout: float = 0.0) -> nn.Module:
     """Flatten -> [Linear -> ReLU (-> Dropout)] per hidden width -> Linear."""
@@ -46,7 +46,7 @@ class ExampleNet(nn.Module):
         return self.fc2(x)
 
 
-@MODELS.register("cnn")
+@MODELS.register("cnn", kind="classifier")
 def cnn(in_shape: tuple[int, int, int], num_classes: int) -> nn.Module:
     return ExampleNet(in_shape, num_classes)
 
@@ -55,7 +55,7 @@ def _conv_bn(cin: int, cout: int) -> list[nn.Module]:
     return [nn.Conv2d(cin, cout, 3, padding=1, bias=False), nn.BatchNorm2d(cout), nn.ReLU()]
 
 
-@MODELS.register("fast_cnn")
+@MODELS.register("fast_cnn", kind="classifier")
 def fast_cnn(in_shape: tuple[int, int, int], num_classes: int, width: int = 32, hidden: int = 128,
              dropout: float = 0.25) -> nn.Module:
     """Our default: two blocks of two 3x3 conv + batch norm + ReLU, max pooling, a small MLP head."""

@@ -1,6 +1,6 @@
 """GANs: the founding article's MLP GAN (made correct), DCGAN, a class-conditional GAN and WGAN-GP.
 
-Every builder has `kind = "gan"` and returns a `GAN`: a plain nn.Module holding `generator` and
+Every builder is registered with kind "gan" and returns a `GAN`: a plain nn.Module holding `generator` and
 `discriminator`, plus the training choices that belong to the model (loss, critic steps, penalty
 weight, EMA decay), all set through `model.args` so no new config section is needed.
 
@@ -176,7 +176,7 @@ def dcgan_init(module: nn.Module) -> nn.Module:
     return module
 
 
-@MODELS.register("mlp_gan")
+@MODELS.register("mlp_gan", kind="gan")
 def mlp_gan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100,
             g_hidden: list | tuple = (256, 512), d_hidden: list | tuple = (256, 128), dropout: float = 0.0,
             batch_norm: bool = False, loss: str = "bce", n_critic: int = 1, gp_weight: float = 10.0,
@@ -191,7 +191,7 @@ def mlp_gan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 
                n_critic=n_critic, gp_weight=gp_weight, ema=ema)
 
 
-@MODELS.register("dcgan")
+@MODELS.register("dcgan", kind="gan")
 def dcgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100, width: int = 64,
           loss: str = "bce", ema: float = 0.0) -> GAN:
     """DCGAN (Radford et al. 2016) sized for 28x28 or 32x32: BN in G and in D's inner layer.
@@ -204,7 +204,7 @@ def dcgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 10
                n_critic=1, gp_weight=0.0, ema=ema, allowed_losses=("bce", "hinge"))
 
 
-@MODELS.register("cgan")
+@MODELS.register("cgan", kind="gan")
 def cgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100, embed_dim: int = 10,
          g_hidden: list | tuple = (256, 512), d_hidden: list | tuple = (512, 256), dropout: float = 0.0,
          batch_norm: bool = False, d_conditioning: str = "projection", loss: str = "bce", n_critic: int = 1,
@@ -222,7 +222,7 @@ def cgan(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100
                n_critic=n_critic, gp_weight=gp_weight, ema=ema)
 
 
-@MODELS.register("wgan_gp")
+@MODELS.register("wgan_gp", kind="gan")
 def wgan_gp(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 100, width: int = 64,
             n_critic: int = 5, gp_weight: float = 10.0, critic_norm: str = "layer", ema: float = 0.0) -> GAN:
     """WGAN-GP (Gulrajani et al. 2017): DCGAN generator, a critic without batch norm, n_critic steps per G step."""
@@ -232,7 +232,3 @@ def wgan_gp(in_shape: tuple[int, int, int], num_classes: int, latent_dim: int = 
     d = dcgan_init(ConvDiscriminator(in_shape, width, norm=critic_norm))
     return GAN(g, d, latent_dim=latent_dim, num_classes=num_classes, conditional=False, loss="wgan_gp",
                n_critic=n_critic, gp_weight=gp_weight, ema=ema, allowed_losses=("wgan_gp",))
-
-
-for _builder in (mlp_gan, dcgan, cgan, wgan_gp):
-    _builder.kind = "gan"

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from xaicli import __version__
+from xaicli.version import __version__
 from xaicli.runs.files import write_json
 
 

@@ -25,7 +25,8 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode."""
     from xaicli.data.registry import load_dataset
     from xaicli.tasks import build_task
-    from xaicli.training.loop import check_checkpoint_kind, resolve_device
+    from xaicli.training.checkpointer import check_compatible
+    from xaicli.training.device import resolve_device
 
     run_dir, ckpt_in_target = resolve_run(target)
     check_run_links(run_dir)
@@ -36,7 +37,7 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     data = load_dataset(cfg.data) if load_data else None
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
-    check_checkpoint_kind(state, cfg, task, ckpt)
+    check_compatible(state, cfg, task, ckpt)
     task.load_state_dict(state, weights_only=True)
     task.train(False)
     return Restored(run_dir, ckpt, cfg, data, task, state)

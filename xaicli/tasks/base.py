@@ -92,10 +92,14 @@ def unwrap(module: nn.Module) -> nn.Module:
 
 
 class Task:
-    """Base: subclasses fill `modules`, `optimizers`, `schedulers` and implement the step."""
+    """Base: subclasses fill `modules`, `optimizers`, `schedulers` and implement the step, and say how
+    their runs are evaluated and explained. Capabilities are class attributes, readable before a task
+    is built (tasks.task_class), so a command can refuse a run in a second."""
 
     kind = "base"
     monitor: tuple[str, str] = ("val_loss", "min")  # metric deciding best.pt, and its direction
+    sampleable = False  # `xai sample` draws images from its runs (it has a generator)
+    classifies = False  # it scores images by class: it can judge a GAN's images (eval/explain --classifier)
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         self.cfg, self.data, self.device, self.total_steps = cfg, data, device, total_steps
@@ -161,6 +165,15 @@ class Task:
 
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
+
+    # -- what the other commands do with a run of this kind ---------------------------------------------
+    def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
+        """`xai eval`: the metrics of a restored run of this kind."""
+        raise NotImplementedError
+
+    def explain(self, restored, ecfg, new_folder, explicit: bool, log) -> dict[str, dict]:
+        """`xai explain`: the report's sections; `new_folder()` makes the output folder once all is checked."""
+        raise NotImplementedError
 
     def lr(self) -> float:
         return float(next(iter(self.optimizers.values())).param_groups[0]["lr"])

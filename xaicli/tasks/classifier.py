@@ -7,12 +7,15 @@ import torch.nn.functional as F
 
 from xaicli.data.loader import Normalizer, eval_batches
 from xaicli.models import build_model
+from xaicli.tasks import TASKS
 from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
 
 
+@TASKS.register("classifier")
 class ClassifierTask(Task):
     kind = "classifier"
     monitor = ("val_acc", "max")
+    classifies = True
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         super().__init__(cfg, data, device, total_steps, graph_safe)
@@ -80,3 +83,13 @@ class ClassifierTask(Task):
         y = y.to(self.device)
         return {"val_loss": F.cross_entropy(logits, y).item(),
                 "val_acc": (logits.argmax(1) == y).float().mean().item()}
+
+    def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
+        from xaicli.evaluation.classifier import evaluate_classifier
+
+        return evaluate_classifier(restored, split)
+
+    def explain(self, restored, ecfg, new_folder, explicit: bool, log) -> dict[str, dict]:
+        from xaicli.explain.classifier import explain_classifier
+
+        return explain_classifier(restored, ecfg, new_folder, explicit, log)

@@ -24,15 +24,18 @@ import copy
 import torch
 
 from xaicli.models import build_model
+from xaicli.tasks import TASKS
 from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
 from xaicli.tasks.gan_losses import critic_scores, discriminator_loss, generator_loss
 
 GRID_COLUMNS = 8
 
 
+@TASKS.register("gan")
 class GanTask(Task):
     kind = "gan"
     monitor = ("none", "min")  # validate() returns nothing: best.pt is never written
+    sampleable = True
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         super().__init__(cfg, data, device, total_steps, graph_safe)
@@ -236,3 +239,14 @@ class GanTask(Task):
         z, labels = self.fixed_grid_inputs()
         images = to_uint8(self.decode(z, labels))
         save_grid(images, safe_child(Path(run_dir), f"samples/epoch_{epoch + 1:03d}.png"), ncol=GRID_COLUMNS)
+
+    # -- the other commands --------------------------------------------------------------------------
+    def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
+        from xaicli.evaluation.gan import evaluate_gan
+
+        return evaluate_gan(restored, classifier)
+
+    def explain(self, restored, ecfg, new_folder, explicit: bool, log) -> dict[str, dict]:
+        from xaicli.explain.gan import explain_gan
+
+        return explain_gan(restored, ecfg, new_folder, explicit, log)

@@ -39,3 +39,8 @@ def tune_allocator() -> str:
             ok = False
         _done = "glibc mmap threshold 32 MiB, trim threshold 512 MiB" if ok else "unchanged (mallopt failed)"
     return _done
+
+
+def applied() -> str | None:
+    """What tune_allocator did in this process, or None if it was not called."""
+    return _done

@@ -85,7 +85,7 @@ def maybe_distributed(cfg) -> Iterator[Dist | None]:
     import torch
     import torch.distributed as td
 
-    from xaicli.training.loop import resolve_device
+    from xaicli.training.device import resolve_device
 
     rank, local_rank = int(os.environ["RANK"]), int(os.environ.get("LOCAL_RANK", "0"))
     base = resolve_device(cfg.train.device)

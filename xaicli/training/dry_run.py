@@ -6,7 +6,7 @@ from __future__ import annotations
 def dry_run_summary(cfg) -> str:
     from xaicli.data.registry import load_dataset
     from xaicli.tasks import build_task
-    from xaicli.training.loop import resolve_device
+    from xaicli.training.device import resolve_device
 
     device = resolve_device(cfg.train.device)
     data = load_dataset(cfg.data)

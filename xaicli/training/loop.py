@@ -1,102 +1,76 @@
-"""The training loop, read top to bottom: seed, device, data, task, steps, logging, checkpoints, signals.
+"""The training loop, read top to bottom: setup -> run directory -> resume -> epochs -> finish.
 
 What differs between a classifier and a GAN lives in the task (xaicli/tasks); this loop is shared.
+Where the run is and its best score live in one TrainState; the Checkpointer decides what is written.
 Metrics of each step stay on the device and are summed there; the host reads them only every
 `train.log_every` steps and at the end of an epoch, so a step never waits for the GPU.
+Process-wide settings (threads, allocator, signal handlers, quiet ranks) are the caller's: the
+command line applies them (xaicli/training/process.py); a Python caller opts in.
 """
 
 from __future__ import annotations
 
-import signal
 import time
-from contextlib import contextmanager, nullcontext
+from contextlib import nullcontext
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
 
 from xaicli import config as cfgmod
-from xaicli.viz import console
 from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.runs.checkpoint import load_checkpoint, save_checkpoint
-from xaicli.runs.files import atomic_write_text, clean_stale_temporaries
+from xaicli.runs.files import atomic_write_text
 from xaicli.runs.layout import check_run_links, create_run_dir
+from xaicli.training.checkpointer import Checkpointer, check_resume_config
+from xaicli.training.signals import SIGNAL_EXIT, StopFlag, stop_message, stop_signal
+from xaicli.training.state import TrainState
+from xaicli.viz import console
 
-RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs")
-SIGNAL_EXIT = {signal.SIGINT: 130, signal.SIGTERM: 143, signal.SIGUSR1: 143}
+
+@dataclass
+class Setup:
+    """Everything built before the run directory exists: a bad config fails here, leaving no folder."""
+
+    cfg: object
+    device: object
+    data: object
+    stream: object
+    task: object
+    captured: bool  # steps replayed from CUDA graphs
+    notice: str | None  # why they are not, when that deserves a line
+    dist: object = None
+
+    @property
+    def rank0(self) -> bool:
+        return self.dist is None or self.dist.rank == 0
 
 
-def resolve_device(name: str):
+def build_setup(cfg, dist=None) -> Setup:
     import torch
 
-    if name == "auto":
-        if torch.cuda.is_available():
-            return torch.device("cuda")
-        if getattr(torch.backends, "mps", None) and torch.backends.mps.is_available():
-            return torch.device("mps")
-        return torch.device("cpu")
-    if name.startswith("cuda"):
-        if not torch.cuda.is_available():
-            raise ConfigError(f"train.device: '{name}' requested but CUDA is not available here; "
-                              f"use train.device=cpu or auto")
-        index = int(name.split(":")[1]) if ":" in name else 0
-        if index >= torch.cuda.device_count():
-            raise ConfigError(f"train.device: '{name}' but only {torch.cuda.device_count()} GPU(s) exist")
-    if name == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
-        raise ConfigError("train.device: 'mps' requested but MPS is not available here")
-    return torch.device(name)
+    from xaicli.data.loader import BatchStream, fits_on_device
+    from xaicli.data.registry import load_dataset
+    from xaicli.tasks import build_task
+    from xaicli.training.cuda_graphs import graph_plan
+    from xaicli.training.device import resolve_device
 
-
-class StopFlag:
-    """Set by SIGINT/SIGTERM/SIGUSR1; the loop finishes the current step, saves and exits."""
-
-    def __init__(self) -> None:
-        self.signum: int | None = None
-
-    def __call__(self, signum, frame) -> None:
-        if self.signum is None:
-            self.signum = signum
-            console.info(f"received {signal.Signals(signum).name}: saving a checkpoint after this step")
-
-
-@contextmanager
-def signal_handlers(flag: StopFlag) -> Iterator[None]:
-    """Install our handlers for the duration of training and restore the previous ones after."""
-    import threading
-
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = {s: signal.getsignal(s) for s in SIGNAL_EXIT}
-    for s in SIGNAL_EXIT:
-        signal.signal(s, flag)
-    try:
-        yield
-    finally:
-        for s, handler in previous.items():
-            signal.signal(s, handler)
-
-
-def rng_state(device) -> dict:
-    import torch
-
-    state = {"cpu": torch.get_rng_state()}
-    if device.type == "cuda":
-        state["cuda"] = torch.cuda.get_rng_state(device)
-    return state
-
-
-def set_rng_state(state: dict, device) -> None:
-    import torch
-
-    torch.set_rng_state(state["cpu"])
-    if device.type == "cuda" and "cuda" in state:
-        torch.cuda.set_rng_state(state["cuda"], device)
-
-
-def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
-    changed = [k for k in cfgmod.diff(saved, new) if k not in RESUME_MAY_CHANGE]
-    if changed:
-        raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {', '.join(changed)}; "
-                          f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume")
+    device = dist.device if dist is not None else resolve_device(cfg.train.device)
+    torch.manual_seed(cfg.seed)
+    data = load_dataset(cfg.data)
+    world = dist.world_size if dist is not None else 1
+    if cfg.data.batch_size % world:
+        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
+                          f"{world} processes (it is the global batch)")
+    stream = BatchStream(data.x_train, data.y_train, cfg.data.batch_size, device, shuffle=True,
+                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, hflip=cfg.data.hflip, seed=cfg.seed,
+                         resident=fits_on_device(data.x_train, device, cfg.data.device_resident),
+                         rank=dist.rank if dist else 0, world_size=world)
+    if len(stream) == 0:
+        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
+                          f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
+    captured, notice = graph_plan(cfg, device, distributed=dist is not None)
+    task = build_task(cfg, data, device, len(stream) * cfg.train.epochs, graph_safe=captured)
+    if dist is not None:
+        task.wrap_ddp(dist.wrap)
+    return Setup(cfg, device, data, stream, task, captured, notice, dist)
 
 
 def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, bool]:
@@ -114,224 +88,145 @@ def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, boo
     return path, False
 
 
-def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None) -> Path:
-    """Train `cfg`; return the run directory. `dist` is the DDP context (xaicli.training.distributed)."""
-    import torch
+def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
+          stop: StopFlag | None = None) -> Path:
+    """Train `cfg` (a Config); return the run directory. `dist` is the DDP context
+    (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set."""
+    from xaicli.runs.metrics_log import MetricsWriter
 
-    from xaicli.data.loader import BatchStream, fits_on_device
-    from xaicli.data.registry import load_dataset
-    from xaicli.training.cuda_graphs import graph_plan, make_step
-    from xaicli.runs.metrics_log import MetricsWriter, read_epochs
-    from xaicli.runs.meta import finish_meta, start_meta
-    from xaicli.viz.plots import training_curves
-    from xaicli.tasks import build_task
-
-    rank0 = dist is None or dist.rank == 0
-    console.set_quiet(not rank0)
-    if cfg.train.threads:
-        torch.set_num_threads(cfg.train.threads)
-    device = dist.device if dist is not None else resolve_device(cfg.train.device)
-    allocator = None
-    if device.type == "cpu":
-        from xaicli.training.cpu_alloc import tune_allocator
-
-        allocator = tune_allocator()
-    torch.manual_seed(cfg.seed)
-
-    data = load_dataset(cfg.data)
-    world = dist.world_size if dist is not None else 1
-    if cfg.data.batch_size % world:
-        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
-                          f"{world} processes (it is the global batch)")
-    stream = BatchStream(data.x_train, data.y_train, cfg.data.batch_size, device, shuffle=True,
-                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, hflip=cfg.data.hflip, seed=cfg.seed,
-                         resident=fits_on_device(data.x_train, device, cfg.data.device_resident),
-                         rank=dist.rank if dist else 0, world_size=world)
-    if len(stream) == 0:
-        raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
-                          f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
-    steps_per_epoch = len(stream)
-    total_steps = steps_per_epoch * cfg.train.epochs
-    captured, notice = graph_plan(cfg, device, distributed=dist is not None)
-    task = build_task(cfg, data, device, total_steps, graph_safe=captured)
-    if dist is not None:
-        task.wrap_ddp(dist.wrap)
-
+    s = build_setup(cfg, dist)
     path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume)) if dist is not None
                       else prepare_run(cfg, run_dir, resume))
-    ckpt_dir = path / "checkpoints"
-    start_epoch, start_step, best = 0, 0, None
+    state = TrainState(len(s.stream), *s.task.monitor)
+    checkpoints = Checkpointer(path / "checkpoints", cfg, s.task, s.device, write=s.rank0)
     if resuming:
-        clean_stale_temporaries(ckpt_dir)
-        state = load_checkpoint(ckpt_dir / "last.pt", map_location=device)
-        check_checkpoint_kind(state, cfg, task, ckpt_dir / "last.pt")
-        check_resume_config(state.get("config") or {}, cfgmod.to_dict(cfg), path)
-        task.load_state_dict(state)
-        set_rng_state(state["rng"], device)
-        start_epoch, start_step, best = state["epoch"], state["step_in_epoch"], state.get("best")
-        if start_epoch >= cfg.train.epochs:
-            if rank0:
-                console.info(f"{path}: already finished ({start_epoch}/{cfg.train.epochs} epochs); nothing to do")
+        checkpoints.resume(state, path)
+        if state.epoch >= cfg.train.epochs:
+            if s.rank0:
+                console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
             return path
-    writer = MetricsWriter(path) if rank0 else None
-    flag = StopFlag()
-    meta = None
-
-    def save(name: str, epoch: int, step_in_epoch: int) -> None:
-        if not rank0:
-            return
-        state = {"format_version": 1, "kind": task.kind, "model_name": cfg.model.name,
-                 "config": cfgmod.to_dict(cfg), "epoch": epoch, "step_in_epoch": step_in_epoch,
-                 "global_step": epoch * steps_per_epoch + step_in_epoch, "best": best,
-                 "monitor": list(task.monitor), "rng": rng_state(device), **task.state_dict()}
-        ensure_finite(state, ckpt_dir / name)
-        save_checkpoint(ckpt_dir / name, state)
-
-    with console.log_to(path / "log.txt") if rank0 else nullcontext(), signal_handlers(flag):
-        if rank0:
-            meta = start_meta(path, cfg.seed, device, data.provenance,
-                              {"world_size": world, "steps_per_epoch": steps_per_epoch,
-                               "step": "cuda_graph" if captured else "eager",
-                               **({"cpu_allocator": allocator} if allocator else {})})
-            console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
-                         f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
-                         f"| device {device} | {cfg.train.epochs} epochs x {steps_per_epoch} steps"
-                         + (f" | resuming at epoch {start_epoch + 1} step {start_step}" if resuming else ""))
-            if notice:
-                (console.warn if cfg.train.cuda_graphs == "true" else console.info)(notice)
+    writer = MetricsWriter(path) if s.rank0 else None
+    with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
+        meta = start(s, path, state, resuming) if s.rank0 else None
         exit_code = 1
         try:
-            best = _loop(cfg, task, make_step(task, captured), stream, writer, save, flag, start_epoch,
-                         start_step, best, dist, path)
+            run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path)
             exit_code = 0
-        except torch.cuda.OutOfMemoryError:
-            bs = cfg.data.batch_size
-            raise XaiError(f"out of memory on {device} with data.batch_size={bs}; try a smaller batch, "
-                           f"for example data.batch_size={max(1, bs // 2)}") from None
         except XaiError as exc:
             exit_code = exc.exit_code
             raise
         except KeyboardInterrupt:
             exit_code = 130
             raise
+        except Exception as exc:
+            if is_out_of_memory(exc):
+                bs = cfg.data.batch_size
+                raise XaiError(f"out of memory on {s.device} with data.batch_size={bs}; try a smaller batch, "
+                               f"for example data.batch_size={max(1, bs // 2)}") from None
+            raise
         finally:
-            if rank0 and meta is not None:
-                epochs = read_epochs(path / "metrics.jsonl")
-                try:
-                    training_curves(epochs, path / "plots" / "training.png")
-                except Exception as exc:  # a plot must never hide the real outcome
-                    console.warn(f"could not draw the training curves: {exc}")
-                finish_meta(path, meta, exit_code, best=best)
+            if meta is not None:
+                finish(path, meta, exit_code, state)
     return path
 
 
-def check_checkpoint_kind(state: dict, cfg, task, path: Path) -> None:
-    """Refuse a checkpoint of another run type, model or shape before load_state_dict sees it."""
-    from xaicli.tasks.base import unwrap
-
-    kind, name = state.get("kind"), state.get("model_name")
-    saved_args = (state.get("config") or {}).get("model", {}).get("args", {})
-    held = f"a {kind} '{name}'" + (f" with args {saved_args}" if saved_args else "")
-    built = f"a {task.kind} '{cfg.model.name}'" + (f" with args {cfg.model.args}" if cfg.model.args else "")
-    if kind != task.kind or name != cfg.model.name:
-        raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}")
-    models = state.get("models")
-    if not isinstance(models, dict):
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no model weights)")
-    for key, module in task.modules.items():
-        saved = models.get(key)
-        if not isinstance(saved, dict):
-            raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no weights for '{key}')")
-        own = unwrap(module).state_dict()
-        missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
-        if missing or extra:
-            raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
-                           f"parameters {'missing ' + ', '.join(missing[:3]) if missing else ''}"
-                           f"{' unexpected ' + ', '.join(extra[:3]) if extra else ''}")
-        for k, t in own.items():
-            if getattr(saved[k], "shape", None) != t.shape:
-                raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
-                               f"{key}.{k} has shape {list(getattr(saved[k], 'shape', []))} in the "
-                               f"checkpoint and {list(t.shape)} in the model")
-
-
-def ensure_finite(state: dict, path: Path) -> None:
+def is_out_of_memory(exc: BaseException) -> bool:
     import torch
 
-    for group, modules in state["models"].items():
-        for key, t in modules.items():
-            if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
-                raise XaiError(f"refusing to save {path}: {group}.{key} holds NaN or Inf; "
-                               f"the previous checkpoint is kept")
+    return isinstance(exc, torch.OutOfMemoryError)
 
 
-def _loop(cfg, task, train_step, stream, writer, save, flag, start_epoch, start_step, best, dist, path):
+def start(s: Setup, path: Path, state: TrainState, resuming: bool) -> dict:
+    """meta.json's first version and the opening line of the log."""
+    from xaicli.runs.meta import start_meta
+    from xaicli.training.cpu_alloc import applied
 
-    from xaicli.training.meters import DeviceMeters
+    cfg, data = s.cfg, s.data
+    world = s.dist.world_size if s.dist is not None else 1
+    meta = start_meta(path, cfg.seed, s.device, data.provenance,
+                      {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
+                       "step": "cuda_graph" if s.captured else "eager",
+                       **({"cpu_allocator": applied()} if applied() else {})})
+    console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
+                 f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
+                 f"| device {s.device} | {cfg.train.epochs} epochs x {state.steps_per_epoch} steps"
+                 + (f" | resuming at epoch {state.epoch + 1} step {state.step_in_epoch}" if resuming else ""))
+    if s.notice:
+        (console.warn if cfg.train.cuda_graphs == "true" else console.info)(s.notice)
+    return meta
+
+
+def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
+    """The training curves and meta.json's outcome, whatever happened."""
+    from xaicli.runs.meta import finish_meta
+    from xaicli.runs.metrics_log import read_epochs
+    from xaicli.viz.plots import training_curves
+
+    try:
+        training_curves(read_epochs(path / "metrics.jsonl"), path / "plots" / "training.png")
+    except Exception as exc:  # a plot must never hide the real outcome
+        console.warn(f"could not draw the training curves: {exc}")
+    finish_meta(path, meta, exit_code, **state.summary())
+
+
+def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path) -> None:
+    from xaicli.training.cuda_graphs import make_step
     from xaicli.training.progress import Progress
 
-    steps = len(stream)
-    monitor, mode = task.monitor
-    rank0 = writer is not None
-    with Progress(cfg.train.epochs, steps, enabled=rank0) as progress:
-        for epoch in range(start_epoch, cfg.train.epochs):
-            task.train(True)
-            t0 = time.perf_counter()
-            first = start_step if epoch == start_epoch else 0
-            meters = DeviceMeters(task.device, first)
-            images = 0
-            progress.start_epoch(epoch, first)
-            for step, (xb, yb) in enumerate(stream.epoch(epoch, first), start=first):
-                meters.add(train_step(xb, yb))
-                images += len(xb)
-                global_step = epoch * steps + step + 1
-                log_now = global_step % cfg.train.log_every == 0 or step == steps - 1
-                if log_now:
-                    meters.check_finite(epoch, dist)
-                    values = meters.window_means(dist)
-                    warning = task.health(values)
-                    if warning and rank0:
-                        console.warn(warning)
-                    if rank0:
-                        writer.row("step", epoch=epoch + 1, step=global_step, lr=task.lr(), **values)
-                        progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
-                progress.advance()
-                signum = stop_signal(flag, dist, log_now)
-                if signum:
-                    save("last.pt", epoch, step + 1)
-                    raise Interrupted(f"stopped by {signal.Signals(signum).name} at epoch {epoch + 1} "
-                                      f"step {step + 1}; checkpoint saved; continue with "
-                                      f"xai train --resume {path}", SIGNAL_EXIT[signum])
-            meters.check_finite(epoch, dist)
-            train_metrics = {f"train_{k}": v for k, v in meters.epoch_means(dist).items()}
-            val = task.validate() if rank0 or dist is None else {}
-            seconds = time.perf_counter() - t0
-            row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(), "seconds": round(seconds, 3)}
-            improved = monitor in val and (best is None or (val[monitor] > best if mode == "max"
-                                                            else val[monitor] < best))
-            if improved:
-                best = val[monitor]
-            if rank0:
-                writer.epoch(**row)
-                progress.log_epoch(row)
-                save("last.pt", epoch + 1, 0)
-                if improved:
-                    save("best.pt", epoch + 1, 0)
-                task.on_epoch_end(epoch, path)
+    cfg, dist = s.cfg, s.dist
+    step_fn = make_step(s.task, s.captured)
+    with Progress(cfg.train.epochs, state.steps_per_epoch, enabled=s.rank0) as progress:
+        for epoch in range(state.epoch, cfg.train.epochs):
+            run_epoch(s, state, epoch, step_fn, checkpoints, writer, stop, progress, path)
             if dist is not None:
                 dist.barrier()
-            signum = stop_signal(flag, dist, True)
+            signum = stop_signal(stop, dist, True)
             if signum and epoch + 1 < cfg.train.epochs:
-                raise Interrupted(f"stopped by {signal.Signals(signum).name} after epoch {epoch + 1}; "
+                raise Interrupted(f"stopped by {stop_message(signum)} after epoch {epoch + 1}; "
                                   f"continue with xai train --resume {path}", SIGNAL_EXIT[signum])
-    return best
 
 
-def stop_signal(flag: StopFlag, dist, sync_point: bool) -> int:
-    """The signal to stop for, or 0. Under DDP the ranks agree on it at log steps only, so that
-    they all save-and-stop after the same step without a collective call inside every step."""
-    if dist is None:
-        return flag.signum or 0
-    if not sync_point:
-        return 0
-    return dist.max_int(flag.signum or 0)
+def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Checkpointer, writer,
+              stop: StopFlag, progress, path: Path) -> None:
+    """One epoch from `state.step_in_epoch`: steps, logging, validation, checkpoints."""
+    from xaicli.training.meters import DeviceMeters
+
+    cfg, task, dist = s.cfg, s.task, s.dist
+    steps = state.steps_per_epoch
+    task.train(True)
+    t0 = time.perf_counter()
+    first = state.step_in_epoch if epoch == state.epoch else 0
+    meters = DeviceMeters(task.device, first)
+    images = 0
+    progress.start_epoch(epoch, first)
+    for step, (xb, yb) in enumerate(s.stream.epoch(epoch, first), start=first):
+        meters.add(step_fn(xb, yb))
+        images += len(xb)
+        state.at_step(epoch, step + 1)
+        log_now = state.global_step % cfg.train.log_every == 0 or step == steps - 1
+        if log_now:
+            meters.check_finite(epoch, dist)
+            values = meters.window_means(dist)
+            warning = task.health(values)
+            if writer is not None:
+                if warning:
+                    console.warn(warning)
+                writer.row("step", epoch=epoch + 1, step=state.global_step, lr=task.lr(), **values)
+                progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
+        progress.advance()
+        signum = stop_signal(stop, dist, log_now)
+        if signum:
+            checkpoints.save("last.pt", state)
+            raise Interrupted(f"stopped by {stop_message(signum)} at epoch {epoch + 1} step {step + 1}; "
+                              f"checkpoint saved; continue with xai train --resume {path}", SIGNAL_EXIT[signum])
+    meters.check_finite(epoch, dist)
+    train_metrics = {f"train_{k}": v for k, v in meters.epoch_means(dist).items()}
+    val = task.validate() if s.rank0 or dist is None else {}
+    row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(),
+           "seconds": round(time.perf_counter() - t0, 3)}
+    improved = state.end_epoch(epoch, val)
+    if writer is not None:
+        writer.epoch(**row)
+        progress.log_epoch(row)
+        checkpoints.end_of_epoch(state, improved)
+        task.on_epoch_end(epoch, path)

@@ -1,0 +1,135 @@
+"""The public Python API: plain functions that take data and return data.
+
+Every function here is also reachable as `xaicli.<name>` (imported lazily, so `import xaicli` and
+`xai --help` stay free of torch). Errors are `xaicli.errors.XaiError` (runtime) and its subclass
+`ConfigError` (usage or config); the command line turns them into exit codes 1 and 2.
+Process-wide changes (torch's thread count, the CPU allocator, signal handlers) are opt-in here.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Sequence
+
+if TYPE_CHECKING:  # pragma: no cover - names for annotations only
+    import torch
+
+    from xaicli.config import Config
+    from xaicli.runs.restore import Restored
+
+
+def load_config(path: str | Path | None = None, overrides: Sequence[str] = ()) -> Config:
+    """A validated Config from a YAML file (or the defaults) and `section.key=value` overrides."""
+    from xaicli import config as cfgmod
+
+    return cfgmod.load(path, list(overrides))
+
+
+def train(config: Config | str | Path | None = None, overrides: Sequence[str] = (), *,
+          run_dir: str | Path | None = None, resume: str | Path | None = None,
+          configure_process: bool = False, handle_signals: bool = False) -> Path:
+    """Train and return the run directory.
+
+    `config`: a Config, a YAML path, or None with `resume` (the run's own config.yaml is used).
+    `configure_process`: apply `train.threads`, the CPU allocator tuning and quiet non-zero DDP ranks.
+    `handle_signals`: SIGINT/SIGTERM/SIGUSR1 save a checkpoint and raise `xaicli.errors.Interrupted`.
+    Under torchrun (WORLD_SIZE > 1) every process calls this; rank 0 writes the run.
+    """
+    from xaicli import config as cfgmod
+    from xaicli.errors import ConfigError
+    from xaicli.training.distributed import maybe_distributed
+    from xaicli.training.loop import train as run_training
+    from xaicli.training.signals import StopFlag, signal_handlers
+
+    if resume is not None and run_dir is not None:
+        raise ConfigError("train: --run-dir and --resume cannot be used together")
+    if config is None or isinstance(config, (str, Path)):
+        if config is None and resume is None:
+            raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
+        source = Path(config) if config is not None else Path(resume) / "config.yaml"
+        if config is None and not source.is_file():
+            raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
+        config = cfgmod.load(source, list(overrides))
+    elif overrides:
+        raise ConfigError("train: overrides apply to a config file; change the Config object instead")
+    flag = StopFlag()
+    with maybe_distributed(config) as dist:
+        if configure_process:
+            from xaicli.training.process import configure_process as configure
+
+            configure(config, dist)
+        with signal_handlers(flag) if handle_signals else _nothing():
+            return run_training(config, run_dir=None if run_dir is None else str(run_dir),
+                                resume=None if resume is None else str(resume), dist=dist, stop=flag)
+
+
+def is_rank_zero() -> bool:
+    """True outside torchrun and on its rank 0 (the process that writes and prints)."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
+def restore(run: str | Path, checkpoint: str = "last", device: str | None = None) -> Restored:
+    """A trained run rebuilt from its directory: `.cfg`, `.data`, `.task` (its model(s) in eval mode),
+    `.checkpoint`, `.state`. `checkpoint`: best, last, or a path."""
+    from xaicli.runs.restore import restore as _restore
+
+    return _restore(run, checkpoint, device)
+
+
+def evaluate(run: str | Path, checkpoint: str = "last", split: str | None = None,
+             classifier: str | Path | None = None) -> dict:
+    """The run's metrics (also written to RUN/eval/metrics.json): accuracy, NLL, ECE, per class for a
+    classifier; FID, KID, precision, recall and more for a GAN (`classifier`: a classifier run)."""
+    from xaicli.evaluation.command import run_eval
+
+    return run_eval(str(run), checkpoint, split, None if classifier is None else str(classifier))
+
+
+def sample(run: str | Path, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
+           out: str | Path | None = None, checkpoint: str = "last") -> Path:
+    """Images from a GAN run's generator written to a new folder (grid.png, images/, samples.pt); its path."""
+    from xaicli.sampling import run_sample
+
+    return Path(run_sample(str(run), n=n, seed=seed, label=label, interpolate=interpolate,
+                           out=None if out is None else str(out), checkpoint=checkpoint))
+
+
+def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None = None, target: str | None = None,
+            inputs: str | None = None, split: str | None = None, out: str | Path | None = None,
+            checkpoint: str = "last", classifier: str | Path | None = None) -> Path:
+    """Explain a run with saliency maps, measured for faithfulness and sanity; the new folder with
+    report.html, metrics.json and the maps."""
+    from xaicli.explain.command import run_explain
+
+    return Path(run_explain(str(run), methods=list(methods) if methods else None, n=n, target=target,
+                            inputs=inputs, split=split, out=None if out is None else str(out),
+                            checkpoint=checkpoint, classifier=None if classifier is None else str(classifier)))
+
+
+def attribute(model: torch.nn.Module, inputs: torch.Tensor, target: Any = None, method: str = "saliency",
+              **params: Any) -> torch.Tensor:
+    """Attributions of one batch, shaped like `inputs`, for any method `xai explain` knows
+    (`xaicli.registries()["methods"]`, `smoothgrad:<method>`, `captum:<Name>`). Unknown parameters raise."""
+    from xaicli.explain.attribute import attribute as _attribute
+
+    return _attribute(model, inputs, target, method=method, **params)
+
+
+def registries() -> dict[str, list[str]]:
+    """Every registry by its `xai list` name: models, datasets, methods, tasks."""
+    from xaicli.data.registry import DATASETS
+    from xaicli.explain.registry import METHODS
+    from xaicli.models import MODELS
+    from xaicli.tasks import TASKS
+
+    return {"models": MODELS.names(), "datasets": DATASETS.names(), "methods": METHODS.names(),
+            "tasks": TASKS.names()}
+
+
+class _nothing:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
