@@ -1,10 +1,10 @@
-# make demo: the main job on the embedded data; make test: the whole test suite (what CI runs).
+# make demo: the main job on the embedded data; make test: the whole test suite (what CI runs, after make lint).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install demo test lint bench clean
+.PHONY: install demo test unit e2e lint bench clean
 
 install: $(STAMP)
 
@@ -19,8 +19,15 @@ demo: install
 test: install
 	$(PY) -m pytest
 
+unit: install
+	$(PY) -m pytest -m "not e2e"
+
+e2e: install
+	$(PY) -m pytest -m e2e
+
 lint: install
 	$(VENV)/bin/ruff check xaicli tests bench scripts
+	$(VENV)/bin/mypy
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b || exit 1; done

@@ -27,13 +27,13 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision import transforms
 
 from xaicli import config as cfgmod
-from xaicli.training.cpu_alloc import tune_allocator
 from xaicli.data.loader import BatchStream
 from xaicli.data.registry import load_dataset
-from xaicli.training.cuda_graphs import graph_plan, make_step
-from xaicli.training.meters import DeviceMeters
 from xaicli.models import MODELS, build_model, model_kind
 from xaicli.tasks import build_task
+from xaicli.training.cpu_alloc import tune_allocator
+from xaicli.training.cuda_graphs import graph_plan, make_step
+from xaicli.training.meters import DeviceMeters
 
 
 class PilDigits(Dataset):

@@ -13,6 +13,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 SMOKE = ROOT / "configs" / "smoke_cnn.yaml"
+SMOKE_GAN = ROOT / "configs" / "smoke_gan.yaml"
+CGAN_ARGS = "model.args={g_hidden: [32, 64], d_hidden: [64, 32]}"
 # Long enough epochs (128 steps) to land a signal inside epoch 2; dropout and shifts use randomness.
 ARGS = ["data.num_train=2048", "data.batch_size=16", "data.shift=1", "train.epochs=3", "train.log_every=1"]
 
@@ -27,6 +29,34 @@ def xai(*args: str, cwd: Path | None = None, timeout: float = 300, env: dict | N
     if check and proc.returncode != 0:
         raise AssertionError(f"xai {' '.join(map(str, args))} exited {proc.returncode}:\n{proc.stderr}")
     return proc
+
+
+def cli(*args):
+    """Run `xai ARGS` in this process (typer's runner); the result has exit_code and output."""
+    from typer.testing import CliRunner
+
+    from xaicli.cli import app
+
+    return CliRunner().invoke(app, [str(a) for a in args])
+
+
+def cli_train(folder: Path, name: str, *args) -> Path:
+    run = folder / name
+    result = cli("train", *args, "--run-dir", run)
+    assert result.exit_code == 0, result.output
+    return run
+
+
+@pytest.fixture(scope="session")
+def gan_runs(tmp_path_factory) -> dict[str, Path]:
+    """A GAN trained through the real entry point (a subprocess), a cgan and a tiny classifier (in process)."""
+    tmp = tmp_path_factory.mktemp("gan_runs")
+    gan = tmp / "gan"
+    proc = xai("train", SMOKE_GAN, "--run-dir", gan, check=True)
+    assert proc.stdout.strip().splitlines()[-1] == str(gan)
+    return {"gan": gan,
+            "cgan": cli_train(tmp, "cgan", SMOKE_GAN, "model.name=cgan", CGAN_ARGS),
+            "classifier": cli_train(tmp, "clf", SMOKE, "train.epochs=3")}
 
 
 @pytest.fixture(scope="session")

@@ -73,6 +73,7 @@ def test_unsafe_run_name_override_creates_nothing(tmp_path):
     assert not (tmp_path / "runs").exists() and not (tmp_path / "escape-001").exists()
 
 
+@pytest.mark.e2e
 def test_symlink_out_of_the_run_is_refused(smoke_run, tmp_path):
     import shutil
 
@@ -87,6 +88,7 @@ def test_symlink_out_of_the_run_is_refused(smoke_run, tmp_path):
     assert list(outside.iterdir()) == []
 
 
+@pytest.mark.e2e
 def test_an_explicit_run_dir_through_a_symlink_is_honoured(tmp_path):
     real = tmp_path / "real"
     real.mkdir()
@@ -97,6 +99,7 @@ def test_an_explicit_run_dir_through_a_symlink_is_honoured(tmp_path):
     assert (real / "checkpoints" / "last.pt").is_file()
 
 
+@pytest.mark.e2e
 def test_two_trainings_started_at_once_get_two_run_directories(tmp_path):
     args = [sys.executable, "-m", "xaicli", "train", str(SMOKE), "train.epochs=1",
             f"train.runs_dir={tmp_path / 'runs'}"]
@@ -109,6 +112,7 @@ def test_two_trainings_started_at_once_get_two_run_directories(tmp_path):
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["smoke_cnn-001", "smoke_cnn-002"]
 
 
+@pytest.mark.e2e
 def test_non_finite_loss_stops_with_exit_1_and_no_bad_checkpoint(tmp_path):
     run = tmp_path / "run"
     proc = xai("train", SMOKE, "optim.name=sgd", "optim.lr=1e12", "optim.schedule=none", "--run-dir", run)
@@ -120,6 +124,7 @@ def test_non_finite_loss_stops_with_exit_1_and_no_bad_checkpoint(tmp_path):
     assert json.loads((run / "meta.json").read_text())["exit_code"] == 1
 
 
+@pytest.mark.e2e
 def test_gradient_clipping_keeps_a_high_learning_rate_finite(tmp_path):
     run = tmp_path / "run"
     proc = xai("train", SMOKE, "optim.name=sgd", "optim.lr=5", "optim.schedule=none", "optim.clip_grad_norm=0.01",
@@ -127,6 +132,7 @@ def test_gradient_clipping_keeps_a_high_learning_rate_finite(tmp_path):
     assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.e2e
 def test_out_of_memory_names_the_batch_size(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 

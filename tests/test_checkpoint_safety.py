@@ -14,9 +14,9 @@ import pytest
 import torch
 from conftest import ROOT, SMOKE, start_training, wait_for_step_in_epoch, xai
 
+from xaicli.errors import XaiError
 from xaicli.runs import checkpoint as ckptmod
 from xaicli.runs import files as filesmod
-from xaicli.errors import XaiError
 
 SAVER = """
 import sys, torch
@@ -32,6 +32,7 @@ while True:
 """
 
 
+@pytest.mark.e2e
 def test_killing_during_saves_always_leaves_a_loadable_old_or_new_state(tmp_path):
     path = tmp_path / "last.pt"
     ckptmod.save_checkpoint(path, {"format_version": 1, "value": torch.full((300000,), 0.0)})
@@ -72,6 +73,7 @@ def test_a_failed_save_raises_one_line_and_keeps_the_old_checkpoint(tmp_path, mo
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temporary left behind
 
 
+@pytest.mark.e2e
 def test_failed_save_during_training_exits_1_and_keeps_last_good(tmp_path, monkeypatch):
     from typer.testing import CliRunner
 
@@ -104,6 +106,7 @@ class Payload:
         return (os.system, (f"touch {self.sentinel}",))
 
 
+@pytest.mark.e2e
 def test_a_pickle_payload_is_refused_and_has_no_effect(smoke_run, tmp_path):
     sentinel = tmp_path / "pwned"
     evil = tmp_path / "evil.pt"
@@ -128,6 +131,7 @@ def _make_bad(kind, tmp_path, good):
     return p
 
 
+@pytest.mark.e2e
 @pytest.mark.parametrize("kind", ["empty", "truncated", "random", "directory"])
 def test_corrupt_checkpoints_exit_1_with_the_path(smoke_run, tmp_path, kind):
     bad = _make_bad(kind, tmp_path, smoke_run / "checkpoints" / "last.pt")
@@ -137,12 +141,14 @@ def test_corrupt_checkpoints_exit_1_with_the_path(smoke_run, tmp_path, kind):
     assert "Traceback" not in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
 
 
+@pytest.mark.e2e
 def test_debug_flag_shows_the_traceback(smoke_run, tmp_path):
     bad = _make_bad("random", tmp_path, smoke_run / "checkpoints" / "last.pt")
     proc = xai("--debug", "eval", smoke_run, "--checkpoint", bad)
     assert proc.returncode == 1 and "Traceback" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_a_checkpoint_of_another_shape_or_kind_is_caught_before_loading(smoke_run, tmp_path):
     other = tmp_path / "wide"
     xai("train", SMOKE, "model.args.width=12", "train.epochs=1", "--run-dir", other, check=True)
@@ -157,6 +163,7 @@ def test_a_checkpoint_of_another_shape_or_kind_is_caught_before_loading(smoke_ru
     assert proc.returncode == 1 and "holds a gan 'mlp_gan'" in proc.stderr and "classifier 'fast_cnn'" in proc.stderr
 
 
+@pytest.mark.e2e
 def test_stale_temporaries_are_ignored_and_cleaned_on_resume(tmp_path):
     run = tmp_path / "run"
     proc = start_training(run)
@@ -172,6 +179,7 @@ def test_stale_temporaries_are_ignored_and_cleaned_on_resume(tmp_path):
     assert ckptmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
 
 
+@pytest.mark.e2e
 def test_editing_the_saved_config_is_caught_on_resume(tmp_path):
     run = tmp_path / "run"
     xai("train", SMOKE, "train.epochs=1", "--run-dir", run, check=True)
@@ -187,6 +195,7 @@ def test_package_has_no_unsafe_loading():
     assert offenders == []
 
 
+@pytest.mark.e2e
 def test_tiny_checkpoints_of_format_1_keep_loading(tmp_path):
     """Fixture runs written by format version 1: later versions must keep reading them."""
     import shutil
@@ -202,6 +211,7 @@ def test_tiny_checkpoints_of_format_1_keep_loading(tmp_path):
         assert proc.returncode == 0, proc.stderr
 
 
+@pytest.mark.e2e
 def test_a_classifier_checkpoint_is_refused_by_a_gan_run(tmp_path):
     import shutil
 

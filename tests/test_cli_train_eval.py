@@ -5,6 +5,8 @@ import torch
 import yaml
 from conftest import SMOKE, xai
 
+pytestmark = pytest.mark.e2e  # drives the real CLI: training runs in subprocesses
+
 
 def test_train_writes_a_complete_run_directory(smoke_run):
     for rel in ("config.yaml", "meta.json", "log.txt", "metrics.jsonl", "metrics.csv",

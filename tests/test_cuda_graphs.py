@@ -11,8 +11,8 @@ from conftest import ROOT, SMOKE, xai
 from xaicli import config as cfgmod
 from xaicli.data.loader import BatchStream
 from xaicli.data.registry import load_dataset
-from xaicli.training.cuda_graphs import GraphedStep, graph_plan
 from xaicli.tasks import build_task
+from xaicli.training.cuda_graphs import GraphedStep, graph_plan
 
 GAN = ROOT / "configs" / "smoke_gan.yaml"
 
@@ -64,7 +64,8 @@ def assert_same_training(config, overrides, capture, freeze_check=None):
     graphed, _ = build(config, overrides)
     step = GraphedStep(graphed, capture=capture, warmup=2)
     assert train(step, stream) == train(eager.train_step, stream)
-    for (name, a), b in zip(eager.state_dict()["models"].items(), graphed.state_dict()["models"].values()):
+    pairs = zip(eager.state_dict()["models"].items(), graphed.state_dict()["models"].values(), strict=True)
+    for (name, a), b in pairs:
         for k in a:
             assert torch.equal(a[k], b[k]), f"{name}.{k}"
     return step, graphed
@@ -132,6 +133,7 @@ def test_plan_on_a_gpu_captures_unless_something_rules_it_out():
     assert "train.compile is on" in line
 
 
+@pytest.mark.e2e
 def test_cli_true_on_cpu_trains_eager_and_says_so_once(tmp_path):
     run = tmp_path / "run"
     proc = xai("train", SMOKE, "train.epochs=1", "train.cuda_graphs=true", "--run-dir", run)
@@ -143,6 +145,7 @@ def test_cli_true_on_cpu_trains_eager_and_says_so_once(tmp_path):
     assert quiet.returncode == 0 and "cuda_graphs" not in quiet.stderr
 
 
+@pytest.mark.e2e
 def test_cli_rejects_an_unknown_mode(tmp_path):
     proc = xai("train", SMOKE, "train.cuda_graphs=maybe", "--run-dir", tmp_path / "r")
     assert proc.returncode == 2
@@ -150,6 +153,7 @@ def test_cli_rejects_an_unknown_mode(tmp_path):
     assert not (tmp_path / "r").exists()
 
 
+@pytest.mark.e2e
 def test_yaml_booleans_are_read_as_the_mode(tmp_path):
     path = tmp_path / "c.yaml"
     path.write_text(SMOKE.read_text() + "  cuda_graphs: false\n")  # train is the last section

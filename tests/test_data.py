@@ -7,10 +7,10 @@ import pytest
 import torch
 
 from xaicli.data import download, mnist_family, synthetic
-from xaicli.data.registry import DATASETS
 from xaicli.data.embedded import EMBEDDED_PATH, EMBEDDED_SHA256, load_embedded
 from xaicli.data.idx import read_idx
 from xaicli.data.loader import BatchStream, random_shift
+from xaicli.data.registry import DATASETS
 from xaicli.errors import XaiError
 
 
@@ -151,7 +151,7 @@ def test_ddp_shards_partition_each_global_batch():
     y = torch.arange(64)
     full = BatchStream(x, y, 16, torch.device("cpu"), seed=1)
     ranks = [BatchStream(x, y, 16, torch.device("cpu"), seed=1, rank=r, world_size=2) for r in range(2)]
-    for (_, yf), (_, y0), (_, y1) in zip(full.epoch(2), ranks[0].epoch(2), ranks[1].epoch(2)):
+    for (_, yf), (_, y0), (_, y1) in zip(full.epoch(2), ranks[0].epoch(2), ranks[1].epoch(2), strict=True):
         assert len(y0) == len(y1) == 8
         assert torch.cat([y0, y1]).tolist() == yf.tolist()
 

@@ -9,6 +9,8 @@ import pytest
 import torch
 from conftest import ROOT, SMOKE, xai
 
+pytestmark = pytest.mark.e2e  # drives the real CLI: training runs in subprocesses
+
 # No batch norm and no dropout: with those, per-rank statistics and masks legitimately differ.
 GAN = ROOT / "configs" / "smoke_gan.yaml"
 ARGS = ["model.name=mlp", "model.args={hidden: [64]}", "data.batch_size=32", "data.shift=1", "train.epochs=2",

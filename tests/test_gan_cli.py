@@ -4,49 +4,21 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
+from conftest import cli
 
-from xaicli.cli import app
 from xaicli.runs.checkpoint import load_checkpoint
 
-ROOT = Path(__file__).resolve().parent.parent
-SMOKE_GAN = ROOT / "configs" / "smoke_gan.yaml"
-SMOKE_CNN = ROOT / "configs" / "smoke_cnn.yaml"
-CGAN_ARGS = "model.args={g_hidden: [32, 64], d_hidden: [64, 32]}"
+pytestmark = pytest.mark.e2e  # drives the real CLI: training runs in subprocesses
 
-
-def cli(*args) -> object:
-    """Run `xai ARGS` in this process (typer's runner); returns the result with exit_code and output."""
-    return CliRunner().invoke(app, [str(a) for a in args])
-
-
-def train(tmp: Path, name: str, *args) -> Path:
-    run = tmp / name
-    result = cli("train", *args, "--run-dir", run)
-    assert result.exit_code == 0, result.output
-    return run
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory) -> dict[str, Path]:
-    """A GAN trained through the real entry point, a cgan and a tiny classifier (in process)."""
-    tmp = tmp_path_factory.mktemp("gan_runs")
-    gan = tmp / "gan"
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    proc = subprocess.run([sys.executable, "-m", "xaicli", "train", str(SMOKE_GAN), "--run-dir", str(gan)],
-                          capture_output=True, text=True, timeout=300, env=env, cwd=ROOT)
-    assert proc.returncode == 0, proc.stderr
-    assert proc.stdout.strip().splitlines()[-1] == str(gan)
-    return {"gan": gan,
-            "cgan": train(tmp, "cgan", SMOKE_GAN, "model.name=cgan", CGAN_ARGS),
-            "classifier": train(tmp, "clf", SMOKE_CNN, "train.epochs=3")}
+def runs(gan_runs) -> dict[str, Path]:
+    return gan_runs
 
 
 def test_gan_training_writes_grids_metrics_and_only_last_pt(runs):

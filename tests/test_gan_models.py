@@ -106,8 +106,8 @@ def test_training_steps_give_finite_losses_and_update_both_networks(name):
     assert {"loss_d", "loss_g", "d_real", "d_fake", "count"} <= set(sums)
     assert ("gp" in sums) == (task.gan.loss == "wgan_gp")
     assert task.steps == steps
-    assert any(not torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters()))
-    assert any(not torch.equal(a, b) for a, b in zip(d0, task.gan.discriminator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters(), strict=True))
+    assert any(not torch.equal(a, b) for a, b in zip(d0, task.gan.discriminator.parameters(), strict=True))
 
 
 def test_wgan_gp_updates_the_generator_once_per_n_critic_steps():
@@ -116,9 +116,9 @@ def test_wgan_gp_updates_the_generator_once_per_n_critic_steps():
     stream = batches(task, 3)
     for _ in range(2):
         task.train_step(*next(stream))
-    assert all(torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters()))
+    assert all(torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters(), strict=True))
     task.train_step(*next(stream))
-    assert any(not torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(g0, task.gan.generator.parameters(), strict=True))
 
 
 @pytest.mark.parametrize("name", GANS)
@@ -158,7 +158,7 @@ def test_checkpoint_round_trip_restores_weights_and_step_count(name, tmp_path):
     assert torch.equal(fresh.generate(4, seed=3), expected)
     assert fresh.steps == task.steps == 2
     for a, b in zip(task.optimizers["generator"].state_dict()["state"].values(),
-                    fresh.optimizers["generator"].state_dict()["state"].values()):
+                    fresh.optimizers["generator"].state_dict()["state"].values(), strict=True):
         assert torch.equal(a["exp_avg"], b["exp_avg"])
 
 
@@ -169,7 +169,7 @@ def test_ema_generator_is_what_samples_and_it_lags_the_trained_one():
         task.train_step(xb, yb)
     ema, raw = task.modules["generator_ema"], task.gan.generator
     assert all(not p.requires_grad for p in ema.parameters())
-    assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), raw.parameters()))
+    assert any(not torch.equal(a, b) for a, b in zip(ema.parameters(), raw.parameters(), strict=True))
     assert "generator_ema" in task.state_dict()["models"]
 
 

@@ -8,6 +8,8 @@ import pytest
 import torch
 from conftest import ARGS, SMOKE, start_training, wait_for_step_in_epoch, xai
 
+pytestmark = pytest.mark.e2e  # drives the real CLI: training runs in subprocesses
+
 
 def final_state(run):
     return torch.load(run / "checkpoints" / "last.pt", weights_only=True)

@@ -17,8 +17,8 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from xaicli.errors import ConfigError, XaiError
-
 from xaicli.version import __version__
+
 __all__ = ["ConfigError", "XaiError", "__version__", "attribute", "evaluate", "explain", "load_config",
            "registries", "restore", "sample", "train"]
 _API = ("attribute", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")

@@ -44,13 +44,14 @@ def train(config: Config | str | Path | None = None, overrides: Sequence[str] = 
 
     if resume is not None and run_dir is not None:
         raise ConfigError("train: --run-dir and --resume cannot be used together")
-    if config is None or isinstance(config, (str, Path)):
-        if config is None and resume is None:
+    if config is None:
+        if resume is None:
             raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
-        source = Path(config) if config is not None else Path(resume) / "config.yaml"
-        if config is None and not source.is_file():
+        if not (Path(resume) / "config.yaml").is_file():
             raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
-        config = cfgmod.load(source, list(overrides))
+        config = cfgmod.load(Path(resume) / "config.yaml", list(overrides))
+    elif isinstance(config, (str, Path)):
+        config = cfgmod.load(config, list(overrides))
     elif overrides:
         raise ConfigError("train: overrides apply to a config file; change the Config object instead")
     flag = StopFlag()

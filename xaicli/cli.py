@@ -205,7 +205,8 @@ def config_cmd(
 
 @app.command("list")
 @guarded
-def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, methods or tasks (default: all).")) -> None:
+def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, methods or tasks (default: all)."),
+             ) -> None:
     """List the registered models, datasets, explanation methods and run kinds (tasks)."""
     from xaicli import api
     from xaicli.registry import did_you_mean

@@ -12,7 +12,7 @@ import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import yaml
 
@@ -269,7 +269,7 @@ def _build(cls: type, values: dict, prefix: str, source: str) -> Any:
         if not isinstance(name, str) or name not in fields:
             raise _unknown(str(key), source, [f"{prefix}{n}" for n in fields])
         tp = hints[name]
-        if dataclasses.is_dataclass(tp):
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
                 raise ConfigError(f"{source}: {key}: expected a mapping (section), found {value!r}")
             kwargs[name] = _build(tp, value, f"{key}.", source)
@@ -335,7 +335,7 @@ def from_dict(data: dict, source: str = "config") -> Config:
     return cfg
 
 
-def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+def load(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
     """Read a YAML config (or start from defaults), apply overrides, validate."""
     data = read_yaml_file(path) if path is not None else {}
     source = str(path) if path is not None else "config"

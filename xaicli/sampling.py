@@ -89,8 +89,8 @@ def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | Non
 def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
                out: str | None = None, checkpoint: str = "last") -> str:
     """Generate and write the images; return the output folder."""
-    from xaicli.viz.images import to_uint8
     from xaicli.runs.restore import restore
+    from xaicli.viz.images import to_uint8
 
     if n < 1:
         raise ConfigError(f"-n: expected at least 1 image, found {n}")

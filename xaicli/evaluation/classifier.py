@@ -12,7 +12,7 @@ def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: 
     correct = (pred == labels).float()
     edges = torch.linspace(0, 1, bins + 1, device=probs.device)
     ece = torch.zeros((), device=probs.device)
-    for lo, hi in zip(edges[:-1], edges[1:]):
+    for lo, hi in zip(edges[:-1], edges[1:], strict=True):
         in_bin = (conf > lo) & (conf <= hi)
         if in_bin.any():
             ece += in_bin.float().mean() * (correct[in_bin].mean() - conf[in_bin].mean()).abs()
@@ -33,8 +33,8 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, class_nam
         "loss": float(F.cross_entropy(logits, labels)),
         "ece": expected_calibration_error(probs, labels, bins),
         "images": int(len(labels)),
-        "per_class_accuracy": {name: round(acc, 6) for name, acc in zip(class_names, per_class)},
-        "support": {name: int(s) for name, s in zip(class_names, support.tolist())},
+        "per_class_accuracy": {name: round(acc, 6) for name, acc in zip(class_names, per_class, strict=True)},
+        "support": {name: int(s) for name, s in zip(class_names, support.tolist(), strict=True)},
         "confusion_matrix": confusion.tolist(),
         "class_names": class_names,
     }

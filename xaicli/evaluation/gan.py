@@ -15,8 +15,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from xaicli.evaluation import gan_metrics as gm
 from xaicli.errors import ConfigError
+from xaicli.evaluation import gan_metrics as gm
 from xaicli.viz.images import from_uint8, to_uint8
 
 NO_CLASSIFIER_NOTE = ("FID, KID, precision/recall and class coverage need a classifier run: "
@@ -150,7 +150,7 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
 
         warn(warning)
     hist = gm.class_histogram(pred, num_classes)
-    out["class_histogram"] = {name: round(float(p), 6) for name, p in zip(data.class_names, hist)}
+    out["class_histogram"] = {name: round(float(p), 6) for name, p in zip(data.class_names, hist, strict=True)}
     if labels is not None:
         out.update(conditional_metrics(task, data, pred, labels.cpu(), fake_u8, train_real, real, seed))
     return out

@@ -139,5 +139,5 @@ def pixel_diversity(images: torch.Tensor, pairs: int = 2000, seed: int = 0) -> f
 
 def gaussian_fid_closed_form(mu1, var1, mu2, var2) -> float:
     """FID between N(mu1, diag(var1)) and N(mu2, diag(var2)): ||mu1-mu2||^2 + sum (sqrt v1 - sqrt v2)^2."""
-    return float(sum((a - b) ** 2 for a, b in zip(mu1, mu2))
-                 + sum((math.sqrt(a) - math.sqrt(b)) ** 2 for a, b in zip(var1, var2)))
+    return float(sum((a - b) ** 2 for a, b in zip(mu1, mu2, strict=True))
+                 + sum((math.sqrt(a) - math.sqrt(b)) ** 2 for a, b in zip(var1, var2, strict=True)))

@@ -50,7 +50,7 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
         detail = re.search(r"WeightsUnpickler error:\s*(.{0,80}?)(\s+Check|$)", text)
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete "
                        f"({detail.group(1) if detail else text[:120]})") from None
-    except (RuntimeError, EOFError, OSError, ValueError, KeyError, AttributeError) as exc:
+    except Exception as exc:  # any bytes may arrive here: IndexError, struct.error, TypeError, ...
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete ({first[:160]})") from None
     if not isinstance(state, dict) or "format_version" not in state:

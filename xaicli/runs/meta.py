@@ -9,8 +9,8 @@ import sys
 import time
 from pathlib import Path
 
-from xaicli.version import __version__
 from xaicli.runs.files import write_json
+from xaicli.version import __version__
 
 
 def git_commit() -> str | None:

@@ -71,10 +71,10 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
     capturable, a tensor learning rate): a run saved by a captured step resumes eager and back."""
     own = opt.param_groups
     groups = [{**g, **{k: mine[k] for k in IMPLEMENTATION_KEYS if k in mine}, "lr": float(g["lr"])}
-              for g, mine in zip(saved["param_groups"], own)]
+              for g, mine in zip(saved["param_groups"], own, strict=True)]
     lrs = [g["lr"] for g in own]
     opt.load_state_dict({**saved, "param_groups": groups})
-    for group, lr in zip(opt.param_groups, lrs):
+    for group, lr in zip(opt.param_groups, lrs, strict=True):
         if torch.is_tensor(lr):  # the same tensor the captured step reads, refilled in place
             lr.fill_(group["lr"])
             group["lr"] = lr

@@ -196,7 +196,7 @@ class GanTask(Task):
         ema = list(self.modules["generator_ema"].parameters())
         torch._foreach_mul_(ema, self._ema_keep)
         torch._foreach_add_(ema, torch._foreach_mul(list(self.gan.generator.parameters()), self._ema_take))
-        for b_ema, b in zip(self.modules["generator_ema"].buffers(), self.gan.generator.buffers()):
+        for b_ema, b in zip(self.modules["generator_ema"].buffers(), self.gan.generator.buffers(), strict=True):
             b_ema.copy_(b)
 
     # -- health --------------------------------------------------------------------------------------
@@ -233,8 +233,8 @@ class GanTask(Task):
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         from pathlib import Path
 
-        from xaicli.viz.images import save_grid, to_uint8
         from xaicli.runs.layout import safe_child
+        from xaicli.viz.images import save_grid, to_uint8
 
         z, labels = self.fixed_grid_inputs()
         images = to_uint8(self.decode(z, labels))

@@ -122,7 +122,7 @@ class GraphedStep:
             replay, out = self.backend.capture(lambda: self.task.step_body(static_x, static_y, variant))
         except Exception as exc:  # capture refused (an op that syncs with the host, an old driver, ...)
             self.failed = True
-            for p, flag in zip(params, trainable):  # a body stopped half-way may have frozen a network
+            for p, flag in zip(params, trainable, strict=True):  # a body stopped half-way may have frozen a network
                 p.requires_grad_(flag)
             console.warn(f"train.cuda_graphs: capturing the '{variant}' step failed "
                          f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__}); "

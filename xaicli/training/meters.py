@@ -45,13 +45,13 @@ class DeviceMeters:
 
     def window_means(self, dist=None) -> dict[str, float]:
         """Means over the steps since the last call (a host sync), then a fresh window."""
-        values = reduce_means(dict(zip(self.keys, self.window)), dist)
+        values = reduce_means(dict(zip(self.keys, self.window, strict=True)), dist)
         if self.window:
             self.torch._foreach_zero_(self.window)
         return values
 
     def epoch_means(self, dist=None) -> dict[str, float]:
-        return reduce_means(dict(zip(self.keys, self.sums)), dist)
+        return reduce_means(dict(zip(self.keys, self.sums, strict=True)), dist)
 
     def check_finite(self, epoch: int, dist=None) -> None:
         """Stop with exit 1 if any step's loss was NaN or Inf, naming the step and the loss term.
@@ -77,7 +77,7 @@ def reduce_means(sums: dict, dist) -> dict[str, float]:
     vec = torch.stack([sums[k].float() for k in keys])
     if dist is not None:
         vec = dist.all_reduce_sum(vec)
-    values = dict(zip(keys, vec.tolist()))
+    values = dict(zip(keys, vec.tolist(), strict=True))
     count = values.pop("count", None)
     if count:
         correct = values.pop("correct", None)
