@@ -28,7 +28,7 @@ from torchvision import transforms
 
 from xaicli import config as cfgmod
 from xaicli.data.loader import BatchStream
-from xaicli.data.registry import load_dataset
+from xaicli.data.registry import load_run_data
 from xaicli.models import MODELS, build_model, model_kind
 from xaicli.tasks import build_task
 from xaicli.training.cpu_alloc import tune_allocator
@@ -126,7 +126,7 @@ def main() -> None:
     ref_batch = args.ref_batch or args.batch
     cfg = cfgmod.load(None, ["data.source=embedded", f"data.batch_size={args.batch}", "optim.name=adam",
                              "optim.schedule=none", f"train.device={device}", f"train.precision={args.precision}"])
-    data = load_dataset(cfg.data)
+    data = load_run_data(cfg)
     cases = []
     for model_name in args.models.split(","):
         if model_name not in MODELS:

@@ -14,7 +14,8 @@ def test_train_writes_a_complete_run_directory(smoke_run):
         assert (smoke_run / rel).is_file(), rel
     meta = json.loads((smoke_run / "meta.json").read_text())
     assert meta["exit_code"] == 0 and meta["seed"] == 0 and meta["versions"]["torch"]
-    assert meta["data"]["source"] == "generated" and meta["data"]["train_images"] == 256
+    assert meta["data"]["source"] == "generated" and meta["data"]["train_images"] == 230  # 256 - 26 val
+    assert meta["data"]["val_images"] == 26 and meta["data"]["test_images"] == 128
     assert meta["end_time"] and meta["device"] == "cpu"
     rows = [json.loads(line) for line in (smoke_run / "metrics.jsonl").read_text().splitlines()]
     epochs = [r for r in rows if r["kind"] == "epoch"]
@@ -99,7 +100,7 @@ def test_list_and_dry_run():
     proc = xai("list", "datasets", check=True)
     assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(proc.stdout.split())
     dry = xai("train", SMOKE, "--dry-run", check=True)
-    assert "parameters" in dry.stdout and "256 train" in dry.stdout
+    assert "parameters" in dry.stdout and "230 train / 26 val / 128 test" in dry.stdout
 
 
 def test_cpu_training_tunes_glibc_malloc_unless_the_environment_chose(smoke_run, tmp_path):

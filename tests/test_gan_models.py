@@ -9,7 +9,7 @@ import torch
 
 from xaicli import config as cfgmod
 from xaicli.data.loader import BatchStream
-from xaicli.data.registry import load_dataset
+from xaicli.data.registry import load_run_data
 from xaicli.errors import ConfigError
 from xaicli.models import MODELS, build_model, model_kind
 from xaicli.runs.checkpoint import load_checkpoint, save_checkpoint
@@ -32,7 +32,7 @@ def make_task(name: str, extra_args: dict | None = None, seed: int = 0) -> GanTa
     cfg = cfgmod.load(ROOT / "configs" / "smoke_gan.yaml", [f"model.name={name}", f"seed={seed}"])
     cfg.model.args = {**SMALL.get(name, {}), **(extra_args or {})}
     torch.manual_seed(seed)
-    data = load_dataset(cfg.data)
+    data = load_run_data(cfg)
     task = build_task(cfg, data, torch.device("cpu"), total_steps=8)
     assert isinstance(task, GanTask)
     return task

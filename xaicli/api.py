@@ -49,7 +49,7 @@ def train(config: Config | str | Path | None = None, overrides: Sequence[str] = 
             raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
         if not (Path(resume) / "config.yaml").is_file():
             raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
-        config = cfgmod.load(Path(resume) / "config.yaml", list(overrides))
+        config = cfgmod.load_run(resume, list(overrides))
     elif isinstance(config, (str, Path)):
         config = cfgmod.load(config, list(overrides))
     elif overrides:

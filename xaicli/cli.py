@@ -93,10 +93,9 @@ def train(
         raise ConfigError("train: give a CONFIG file, or --resume RUN_DIR")
     if resume is not None and run_dir is not None:
         raise ConfigError("train: --run-dir and --resume cannot be used together")
-    source = path if path is not None else str(Path(resume) / "config.yaml")
-    if path is None and not Path(source).is_file():
+    if path is None and not (Path(resume) / "config.yaml").is_file():
         raise ConfigError(f"--resume {resume}: not a run directory (no config.yaml)")
-    cfg = cfgmod.load(source, extra)
+    cfg = cfgmod.load(path, extra) if path is not None else cfgmod.load_run(resume, extra)
     if print_config:
         print(cfgmod.dump(cfg), end="")
         return
@@ -115,7 +114,7 @@ def train(
 def eval_cmd(
     run: str = typer.Argument(..., help="Run directory (or a checkpoint inside one)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    split: str | None = typer.Option(None, "--split", help="train or test (default: eval.split)."),
+    split: str | None = typer.Option(None, "--split", help="train, val or test (default: eval.split, test)."),
     classifier: str | None = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that scores the samples."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
@@ -123,8 +122,8 @@ def eval_cmd(
     """Evaluate a run; write RUN/eval/metrics.json."""
     from xaicli import api
 
-    if split is not None and split not in ("train", "test"):
-        raise ConfigError(f"--split: expected train or test, found {split!r}")
+    if split is not None and split not in ("train", "val", "test"):
+        raise ConfigError(f"--split: expected train, val or test, found {split!r}")
     metrics = api.evaluate(run, checkpoint, split, classifier)
     if as_json:
         print(json.dumps(metrics, indent=2))
@@ -178,7 +177,7 @@ def explain(
     n: int | None = typer.Option(None, "-n", help="Images to explain.", min=1),
     target: str | None = typer.Option(None, "--target", help="pred, label, or a class index."),
     inputs: str | None = typer.Option(None, "--inputs", help="real or generated (GAN runs)."),
-    split: str | None = typer.Option(None, "--split", help="train or test."),
+    split: str | None = typer.Option(None, "--split", help="train, val or test (default: explain.split, test)."),
     out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
     classifier: str | None = typer.Option(None, "--classifier",

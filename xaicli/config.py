@@ -43,6 +43,11 @@ class DataConfig:
     device_resident: str = opt("auto", "keep the whole dataset on the device as uint8",
                                choices=("auto", "true", "false"))
     drop_last: bool = opt(True, "drop the last partial training batch of each epoch (static shapes)")
+    val_split: float = opt(0.1, "share of the training images held out, stratified, to validate on and choose "
+                           "best.pt (datasets without a validation split of their own; 0: no validation)",
+                           min=0.0, max=0.5)
+    split_seed: int = opt(0, "seed of the validation split (fixed apart from `seed`, so runs that differ only "
+                          "in seed validate on the same images)", min=0)
 
 
 @dataclass
@@ -81,7 +86,8 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    split: str = opt("test", "split evaluated by xai eval", choices=("train", "test"))
+    split: str = opt("test", "split evaluated by xai eval (test: never seen in training or model selection)",
+                     choices=("train", "val", "test"))
     ece_bins: int = opt(15, "bins of the expected calibration error", min=1)
     classifier: str = opt("", "classifier run whose features score GAN samples (FID, KID)")
     num_samples: int = opt(10000, "GAN runs: generated and real images compared (capped at the held-out "
@@ -94,7 +100,7 @@ class ExplainConfig:
     n: int = opt(8, "images to explain", min=1)
     target: str = opt("pred", "pred, label, or a class index")
     inputs: str = opt("real", "real or generated images (GAN runs)", choices=("real", "generated"))
-    split: str = opt("test", "split the images come from", choices=("train", "test"))
+    split: str = opt("test", "split the images come from", choices=("train", "val", "test"))
     baseline: str = opt("black", "IG / GradientSHAP / occlusion reference: zero (in model input units), black "
                         "(lowest pixel value), mean (training mean image), blur, uniform",
                         choices=("zero", "black", "mean", "blur", "uniform"))
@@ -335,9 +341,31 @@ def from_dict(data: dict, source: str = "config") -> Config:
     return cfg
 
 
-def load(path: str | Path | None, overrides: Sequence[str] = ()) -> Config:
-    """Read a YAML config (or start from defaults), apply overrides, validate."""
+# Keys added after runs were first written, with the value that reproduces what those runs did. A run's
+# config.yaml is a resolved config, so a key it lacks was not there when it was trained.
+LEGACY_VALUES = {"data.val_split": 0.0}
+
+
+def upgrade(data: dict) -> dict:
+    """A resolved config dict written by an older xai, with LEGACY_VALUES filled in where keys are missing."""
+    for key, value in LEGACY_VALUES.items():
+        section, leaf = key.split(".")
+        if isinstance(data.get(section), dict) and leaf not in data[section]:
+            data[section][leaf] = value
+    return data
+
+
+def load_run(run_dir: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """A run directory's resolved config.yaml (older runs upgraded with LEGACY_VALUES), with overrides."""
+    return load(Path(run_dir) / "config.yaml", overrides, resolved=True)
+
+
+def load(path: str | Path | None, overrides: Sequence[str] = (), resolved: bool = False) -> Config:
+    """Read a YAML config (or start from defaults), apply overrides, validate. `resolved`: the file is a
+    run's resolved config (missing keys take their legacy values)."""
     data = read_yaml_file(path) if path is not None else {}
+    if resolved:
+        upgrade(data)
     source = str(path) if path is not None else "config"
     for text in overrides:
         key, value = parse_override(text)

@@ -30,7 +30,7 @@ def check_sampleable(run: str) -> None:
     from xaicli.tasks import task_class
 
     run_dir, _ = resolve_run(run)
-    cfg = cfgmod.load(run_dir / "config.yaml")
+    cfg = cfgmod.load_run(run_dir)
     task = task_class(cfg.model.name)
     if not task.sampleable:
         able = [name for name in MODELS.names() if task_class(name).sampleable]

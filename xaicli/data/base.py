@@ -7,9 +7,13 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+SPLITS = ("train", "val", "test")
+
 
 @dataclass
 class ImageData:
+    """Splits: train (what the optimizer sees), val (model selection: best.pt) and test (xai eval only)."""
+
     x_train: torch.Tensor  # uint8 (N, C, H, W)
     y_train: torch.Tensor  # int64 (N,)
     x_test: torch.Tensor
@@ -18,6 +22,8 @@ class ImageData:
     std: tuple[float, ...]
     class_names: list[str]
     provenance: dict = field(default_factory=dict)  # source, path, counts: goes to meta.json
+    x_val: torch.Tensor | None = None  # None: no validation split (yet); see with_validation
+    y_val: torch.Tensor | None = None
 
     @property
     def num_classes(self) -> int:
@@ -28,7 +34,15 @@ class ImageData:
         return tuple(self.x_train.shape[1:])
 
     def split(self, name: str) -> tuple[torch.Tensor, torch.Tensor]:
-        return (self.x_train, self.y_train) if name == "train" else (self.x_test, self.y_test)
+        if name == "train":
+            return self.x_train, self.y_train
+        if name == "test":
+            return self.x_test, self.y_test
+        if name == "val":
+            if self.x_val is None or self.y_val is None:
+                return self.x_train[:0], self.y_train[:0]
+            return self.x_val, self.y_val
+        raise ValueError(f"unknown split {name!r}; expected one of {', '.join(SPLITS)}")
 
     def limit(self, num_train: int, num_test: int) -> ImageData:
         """Keep only the first N images of each split (0 keeps all)."""
@@ -38,6 +52,38 @@ class ImageData:
             self.x_test, self.y_test = self.x_test[:num_test], self.y_test[:num_test]
         self.provenance.update(train_images=len(self.x_train), test_images=len(self.x_test))
         return self
+
+    def with_validation(self, fraction: float, seed: int) -> ImageData:
+        """Hold out `fraction` of each class of the training split (at least one image of every class
+        with two or more), chosen with `seed`, as the validation split; the rest stays training data,
+        in its order. A dataset that brought its own validation split keeps it."""
+        if self.x_val is not None or fraction <= 0:
+            return self
+        held = stratified_holdout(self.y_train, fraction, seed)
+        keep = torch.ones(len(self.y_train), dtype=torch.bool)
+        keep[held] = False
+        self.x_val, self.y_val = self.x_train[held], self.y_train[held]
+        self.x_train, self.y_train = self.x_train[keep], self.y_train[keep]
+        self.provenance.update(train_images=len(self.x_train), val_images=len(self.x_val),
+                               val_split=f"{fraction:g} of the training images per class, seed {seed}")
+        return self
+
+
+def split_counts(data: ImageData) -> str:
+    """'3,600 train / 400 val / 1,000 test' for a log line."""
+    return " / ".join(f"{len(data.split(name)[1]):,} {name}" for name in SPLITS if len(data.split(name)[1]))
+
+
+def stratified_holdout(labels: torch.Tensor, fraction: float, seed: int) -> torch.Tensor:
+    """Sorted indices of round(fraction x n_c) images of each class c (at least 1 when n_c >= 2)."""
+    g = torch.Generator().manual_seed(int(seed))
+    chosen = []
+    for c in torch.unique(labels).tolist():
+        members = torch.nonzero(labels == c).flatten()
+        k = int(round(fraction * len(members)))
+        k = max(k, 1) if len(members) >= 2 else 0
+        chosen.append(members[torch.randperm(len(members), generator=g)[:k]])
+    return torch.cat(chosen).sort().values if chosen else torch.zeros(0, dtype=torch.long)
 
 
 def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]]:

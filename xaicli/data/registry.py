@@ -10,8 +10,18 @@ DATASETS: Registry[Callable] = Registry("dataset", modules=(
     "xaicli.data.mnist_family", "xaicli.data.cifar", "xaicli.data.synthetic"))
 
 
-def load_dataset(cfg):
-    """Build the dataset named by `cfg.data` (a DataConfig) and apply num_train / num_test."""
+def load_dataset(cfg, validation: bool = True):
+    """Build the dataset named by `cfg` (a DataConfig), apply num_train / num_test, then hold out the
+    validation split (data.val_split) from what is left of the training split, for tasks that validate
+    (`validation`; a GAN has no validation number and trains on every training image)."""
     builder = DATASETS.get(cfg.name, key="data.name")
     data = builder(root=cfg.root, source=cfg.source, num_train=cfg.num_train, num_test=cfg.num_test)
-    return data.limit(cfg.num_train, cfg.num_test)
+    data = data.limit(cfg.num_train, cfg.num_test)
+    return data.with_validation(cfg.val_split, cfg.split_seed) if validation else data
+
+
+def load_run_data(cfg):
+    """The data of a run's config (a Config): validation carved only when its task validates."""
+    from xaicli.tasks import task_class
+
+    return load_dataset(cfg.data, validation=task_class(cfg.model.name).validates)

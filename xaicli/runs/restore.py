@@ -23,18 +23,18 @@ class Restored:
 def restore(target: str | Path, checkpoint: str | None = None, device: str | None = None,
             load_data: bool = True) -> Restored:
     """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode."""
-    from xaicli.data.registry import load_dataset
+    from xaicli.data.registry import load_run_data
     from xaicli.tasks import build_task
     from xaicli.training.checkpointer import check_compatible
     from xaicli.training.device import resolve_device
 
     run_dir, ckpt_in_target = resolve_run(target)
     check_run_links(run_dir)
-    cfg = cfgmod.load(run_dir / "config.yaml")
+    cfg = cfgmod.load_run(run_dir)
     ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
     dev = resolve_device(device or cfg.train.device)
     state = load_checkpoint(ckpt, map_location=dev)
-    data = load_dataset(cfg.data) if load_data else None
+    data = load_run_data(cfg) if load_data else None
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)

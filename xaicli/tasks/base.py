@@ -98,6 +98,7 @@ class Task:
 
     kind = "base"
     monitor: tuple[str, str] = ("val_loss", "min")  # metric deciding best.pt, and its direction
+    validates = False  # validate() scores a held-out split (data.val_split is carved for it)
     sampleable = False  # `xai sample` draws images from its runs (it has a generator)
     classifies = False  # it scores images by class: it can judge a GAN's images (eval/explain --classifier)
 

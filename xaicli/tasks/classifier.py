@@ -16,6 +16,7 @@ class ClassifierTask(Task):
     kind = "classifier"
     monitor = ("val_acc", "max")
     classifies = True
+    validates = True
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         super().__init__(cfg, data, device, total_steps, graph_safe)
@@ -78,7 +79,10 @@ class ClassifierTask(Task):
         return torch.cat(out) if out else torch.empty(0, self.data.num_classes, device=self.device)
 
     def validate(self) -> dict[str, float]:
-        x, y = self.data.split("test")
+        """Loss and accuracy on the validation split (none: nothing to report, and no best.pt)."""
+        x, y = self.data.split("val")
+        if len(y) == 0:
+            return {}
         logits = self.predict(x, y, self.cfg.data.eval_batch_size)
         y = y.to(self.device)
         return {"val_loss": F.cross_entropy(logits, y).item(),

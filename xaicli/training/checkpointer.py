@@ -47,7 +47,7 @@ class Checkpointer:
         path = self.folder / "last.pt"
         saved = load_checkpoint(path, map_location=self.device)
         check_compatible(saved, self.cfg, self.task, path)
-        check_resume_config(saved.get("config") or {}, cfgmod.to_dict(self.cfg), run_dir)
+        check_resume_config(cfgmod.upgrade(saved.get("config") or {}), cfgmod.to_dict(self.cfg), run_dir)
         self.task.load_state_dict(saved)
         set_rng_state(saved["rng"], self.device)
         state.load(saved)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
+from xaicli.data.base import split_counts
 from xaicli.errors import ConfigError, Interrupted, XaiError
 from xaicli.runs.files import atomic_write_text
 from xaicli.runs.layout import check_run_links, create_run_dir
@@ -47,14 +48,14 @@ def build_setup(cfg, dist=None) -> Setup:
     import torch
 
     from xaicli.data.loader import BatchStream, fits_on_device
-    from xaicli.data.registry import load_dataset
+    from xaicli.data.registry import load_run_data
     from xaicli.tasks import build_task
     from xaicli.training.cuda_graphs import graph_plan
     from xaicli.training.device import resolve_device
 
     device = dist.device if dist is not None else resolve_device(cfg.train.device)
     torch.manual_seed(cfg.seed)
-    data = load_dataset(cfg.data)
+    data = load_run_data(cfg)
     world = dist.world_size if dist is not None else 1
     if cfg.data.batch_size % world:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
@@ -79,7 +80,7 @@ def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, boo
         path = Path(resume)
         if not (path / "config.yaml").is_file():
             raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
-        saved = cfgmod.to_dict(cfgmod.load(path / "config.yaml"))
+        saved = cfgmod.to_dict(cfgmod.load_run(path))
         check_resume_config(saved, cfgmod.to_dict(cfg), path)
         check_run_links(path)
         return path, True
@@ -148,7 +149,7 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool) -> dict:
                        "step": "cuda_graph" if s.captured else "eager",
                        **({"cpu_allocator": applied()} if applied() else {})})
     console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
-                 f"({data.provenance.get('source')}, {len(data.x_train)} train / {len(data.x_test)} test) "
+                 f"({data.provenance.get('source')}, {split_counts(data)}) "
                  f"| device {s.device} | {cfg.train.epochs} epochs x {state.steps_per_epoch} steps"
                  + (f" | resuming at epoch {state.epoch + 1} step {state.step_in_epoch}" if resuming else ""))
     if s.notice:
