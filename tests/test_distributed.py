@@ -91,7 +91,7 @@ def test_a_ddp_run_stopped_by_sigterm_resumes_under_ddp_to_the_one_process_resul
     os.killpg(proc.pid, signal.SIGTERM)
     _, err = proc.communicate(timeout=120)
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
-    assert (state["epoch"], state["global_step"] > 64) == (1, True), err[-2000:]
+    assert (state["epoch"], state["step_in_epoch"] > 0) == (1, True), err[-2000:]  # stopped inside epoch 2
     assert err.count("received SIGTERM") <= 1 and "checkpoint saved" in err  # rank 0 speaks, once
     time.sleep(0.5)
     resumed = torchrun("train", "--resume", run, cwd=tmp_path)
