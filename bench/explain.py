@@ -59,8 +59,8 @@ def main() -> None:
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
     from xaicli.explain.registry import resolve
-    from xaicli.runs.meta import device_name
     from xaicli.models import build_model
+    from xaicli.runs.meta import device_name
 
     device = torch.device(args.device)
     torch.manual_seed(0)

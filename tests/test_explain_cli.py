@@ -172,6 +172,11 @@ class StubGanTask:
     def to_model_input(self, x_uint8):
         return x_uint8.float() / 127.5 - 1
 
+    def explain(self, restored, ecfg, new_folder, explicit, log):
+        from xaicli.explain.gan import explain_gan
+
+        return explain_gan(restored, ecfg, new_folder, explicit, log)
+
 
 @pytest.fixture
 def gan_restored(tmp_path, monkeypatch, clf_run):

@@ -10,8 +10,8 @@ from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
 from xaicli.explain.measures.faithfulness import area, curves, faithfulness, pixel_ranks
-from xaicli.explain.registry import resolve
 from xaicli.explain.measures.sanity import degenerate_maps, randomization_test, spearman
+from xaicli.explain.registry import resolve
 
 BLACK = -0.4242  # the MNIST pixel 0 after normalisation by mean 0.1307, std 0.3081
 
@@ -108,7 +108,7 @@ def test_randomization_passes_saliency_on_a_trained_model(trained):
     result = randomization_test(resolve("saliency"), model, x[:6], pred)
     assert result["verdict"] == "pass", result
     assert result["final_spearman"] < result["threshold"] == 0.5
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the original is untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # the original is untouched
 
 
 def test_spearman_handles_ties_and_constants():
@@ -138,7 +138,7 @@ def test_a_cam_that_vanishes_under_random_weights_counts_as_changed():
 
 
 def test_pick_images_takes_the_classes_in_turn():
-    from xaicli.explain.command import pick_images
+    from xaicli.explain.selection import pick_images
 
     labels = torch.tensor([0, 0, 0, 1, 1, 2])
     assert pick_images(labels, 4).tolist() == [0, 3, 5, 1]

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import XaiError
+from xaicli.explain.core import leaf_modules_in_order
 
 log = logging.getLogger("xaicli.explain")
 R = TypeVar("R")
@@ -24,8 +25,6 @@ CPU_TENSOR_CAP = 16 * 2**20  # bytes: the largest activation of a chunk on the C
 
 def activation_profile(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     """(all activations, the largest one) of one image's forward pass in bytes, from one probe pass."""
-    from xaicli.explain.core import leaf_modules_in_order
-
     sizes = [example[:1].numel() * 4]
     for _, _, shape in leaf_modules_in_order(model, example):
         n = 4

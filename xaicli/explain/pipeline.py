@@ -16,8 +16,8 @@ from torch import nn
 from xaicli.errors import ConfigError
 from xaicli.explain import render
 from xaicli.explain.measures.faithfulness import faithfulness
-from xaicli.explain.registry import Method
 from xaicli.explain.measures.sanity import degenerate_maps, randomization_test
+from xaicli.explain.registry import Method
 from xaicli.runs.files import atomic_write_bytes, atomic_write_text, write_json
 
 CSV_FIELDS = ("method", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
@@ -35,7 +35,7 @@ class Batch:
     indices: list[int]  # file names of the overlays (dataset indices, or sample numbers)
     row_labels: list[str]  # grid labels: prediction and score
     fill: float  # the "removed pixel" value for deletion and insertion (model-input units)
-    kind: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
+    score: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
     params: dict = field(default_factory=dict)  # method parameters (baseline, n_steps, input_range, ...)
 
 
@@ -68,7 +68,7 @@ def measure(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Ten
     n = len(batch.inputs)
     m: dict = {"signed": method.signed, "seconds": round(seconds, 4), "images_per_s": round(n / max(seconds, 1e-9), 2)}
     m.update(faithfulness(batch.model, batch.inputs, maps, batch.target, batch.fill, settings.curve_steps,
-                          batch.kind, settings.seed, settings.budget_mb))
+                          batch.score, settings.seed, settings.budget_mb))
     if settings.sanity:
         m["randomization"] = randomization_test(method, batch.model, batch.inputs, batch.target, params,
                                                 settings.threshold, settings.seed, original=maps)
@@ -125,6 +125,6 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
                      batch.row_labels)
     render.save_curves(out / "curves.png", results)
     write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
-                                      "score": batch.kind})
+                                      "score": batch.score})
     atomic_write_text(out / "metrics.csv", csv_text(results))
     return {"methods": results, "skipped": skipped or {}}

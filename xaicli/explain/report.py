@@ -6,6 +6,7 @@ import base64
 import html
 from pathlib import Path
 
+from xaicli.explain.pipeline import folder_name
 from xaicli.runs.files import atomic_write_text
 
 STYLE = """
@@ -59,8 +60,6 @@ def warnings_html(section: dict) -> str:
 
 
 def overlays_html(folder: Path, methods: dict) -> str:
-    from xaicli.explain.pipeline import folder_name
-
     rows = []
     for name in methods:
         files = sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)

@@ -74,6 +74,11 @@ class ClassifierTask(Task):
         model.train(was_training)
         return torch.cat(out) if out else torch.empty(0, self.data.num_classes, device=self.device)
 
+    def explain(self, restored, ecfg, new_folder, explicit, log) -> dict[str, dict]:
+        from xaicli.explain.classifier import explain_classifier
+
+        return explain_classifier(restored, ecfg, new_folder, explicit, log)
+
     def validate(self) -> dict[str, float]:
         x, y = self.data.split("test")
         logits = self.predict(x, y, self.cfg.data.eval_batch_size)

@@ -14,9 +14,9 @@ from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, generator_for, parameters_frozen, select
 
 
-def probability(output: torch.Tensor, target: torch.Tensor | None, kind: str = "softmax") -> torch.Tensor:
+def probability(output: torch.Tensor, target: torch.Tensor | None, score: str = "softmax") -> torch.Tensor:
     """The target's probability: softmax over classes, or the sigmoid of a single logit (a discriminator)."""
-    if kind == "softmax":
+    if score == "softmax":
         return select(output.softmax(1), target)
     return torch.sigmoid(select(output, target))
 
@@ -36,7 +36,7 @@ def random_ranks(n: int, pixels: int, device, seed: int) -> torch.Tensor:
 
 
 def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float, steps: int = 20,
-           kind: str = "softmax", budget_mb=None, chunk=None) -> tuple[torch.Tensor, torch.Tensor]:
+           score: str = "softmax", budget_mb=None, chunk=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(deletion, insertion) probabilities, each (N, steps + 1), at 0, 1/steps, ..., 1 of the pixels."""
     n, c, h, w = inputs.shape
     pixels = h * w
@@ -54,7 +54,7 @@ def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float
             deleted = torch.where(chosen, torch.full_like(x, fill), x)
             inserted = torch.where(chosen, x, torch.full_like(x, fill))
             t = None if target is None else target[img]
-            probs = probability(model(torch.cat([deleted, inserted])), None if t is None else torch.cat([t, t]), kind)
+            probs = probability(model(torch.cat([deleted, inserted])), None if t is None else torch.cat([t, t]), score)
             return probs.view(2, -1)
 
         def consume(a, b, probs):
@@ -70,12 +70,12 @@ def area(curve: torch.Tensor) -> torch.Tensor:
     return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
 
 
-def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, kind: str = "softmax",
+def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, score: str = "softmax",
                  seed: int = 0, budget_mb=None) -> dict:
     """Mean deletion and insertion AUC of the maps and of a random order, and the curves."""
     n, _, h, w = inputs.shape
-    del_m, ins_m = curves(model, inputs, pixel_ranks(maps), target, fill, steps, kind, budget_mb)
-    del_r, ins_r = curves(model, inputs, random_ranks(n, h * w, inputs.device, seed), target, fill, steps, kind,
+    del_m, ins_m = curves(model, inputs, pixel_ranks(maps), target, fill, steps, score, budget_mb)
+    del_r, ins_r = curves(model, inputs, random_ranks(n, h * w, inputs.device, seed), target, fill, steps, score,
                           budget_mb)
     return {
         "deletion_auc": float(area(del_m).mean()), "insertion_auc": float(area(ins_m).mean()),

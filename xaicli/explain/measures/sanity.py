@@ -15,6 +15,8 @@ import copy
 import torch
 from torch import nn
 
+from xaicli.explain.core import leaf_modules_in_order
+
 DEFAULT_THRESHOLD = 0.5
 CAUSES = {
     "nan": "non-finite values: the model or the method produced NaN/Inf gradients (a diverged checkpoint, "
@@ -56,15 +58,13 @@ def map_correlation(original: torch.Tensor, randomized: torch.Tensor) -> float:
 
 
 def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b)])
+    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b, strict=True)])
     vals = vals[~vals.isnan()]
     return float(vals.mean()) if len(vals) else float("nan")
 
 
 def parameter_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of leaf modules with parameters, from the top (last called) down to the input."""
-    from xaicli.explain.core import leaf_modules_in_order
-
     names = []
     for name, module, _ in leaf_modules_in_order(model, example):
         if any(True for _ in module.parameters(recurse=False)) and name not in names:

@@ -9,7 +9,9 @@ from torch import nn
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, hooks, last_spatial_layer, parameters_frozen, select, upsample
+from xaicli.explain.methods.gradients import guided_gradients
 from xaicli.explain.registry import register_method
+from xaicli.registry import did_you_mean
 
 
 def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
@@ -19,8 +21,6 @@ def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
     if layer:
         modules = dict(model.named_modules())
         if layer not in modules:
-            from xaicli.registry import did_you_mean
-
             raise ConfigError(f"layer '{layer}' not in the model{did_you_mean(layer, list(modules))}")
         return modules[layer]
     return last_spatial_layer(model, inputs)[1]
@@ -38,7 +38,7 @@ def layer_activations_and_gradients(model, inputs, target, layer):
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
         score = select(model(x), target)
         grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
-    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads)]
+    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
 
 
 def _cam(model, inputs, target, layer, weigh, budget_mb, chunk):
@@ -95,7 +95,5 @@ def gradcam_pp(model, inputs, target=None, layer=None, interpolate: str = "bilin
 def guided_gradcam(model, inputs, target=None, layer=None, interpolate: str = "bilinear", budget_mb=None,
                    chunk=None):
     """Guided backpropagation times the upsampled Grad-CAM map."""
-    from xaicli.explain.methods.gradients import guided_gradients
-
     cam = _cam(model, inputs, target, layer, gradcam_weights, budget_mb, chunk)
     return guided_gradients(model, inputs, target, budget_mb, chunk) * upsample(cam, inputs, interpolate)

@@ -13,8 +13,10 @@ import inspect
 import torch
 
 from xaicli.errors import ConfigError
+from xaicli.explain.baselines import make_baseline
 from xaicli.explain.core import expand_target, last_spatial_layer, parameters_frozen, upsample
-from xaicli.explain.registry import Method
+from xaicli.explain.registry import Method, register_prefix
+from xaicli.registry import did_you_mean
 
 SIGNED_BY_DEFAULT = True
 
@@ -45,16 +47,12 @@ def captum_method(name: str) -> Method:
     ca = _captum_attr()
     cls = getattr(ca, name, None)
     if not (isinstance(cls, type) and hasattr(cls, "attribute")):
-        from xaicli.registry import did_you_mean
-
         raise ConfigError(f"captum:{name} is not a Captum attribution method"
                           f"{did_you_mean(name, captum_names())}")
     if name == "NoiseTunnel":
         raise ConfigError("captum:NoiseTunnel wraps another method: use smoothgrad:<method> instead")
 
     def run(model, inputs, target=None, **params):
-        from xaicli.explain.methods.integrated import make_baseline
-
         init = inspect.signature(cls.__init__).parameters
         layer = None
         if "layer" in init:
@@ -90,3 +88,6 @@ def captum_method(name: str) -> Method:
         return out.float()
 
     return Method(f"captum:{name}", run, signed=SIGNED_BY_DEFAULT)
+
+
+register_prefix("captum", captum_method)

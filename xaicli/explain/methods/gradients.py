@@ -52,7 +52,7 @@ class _InplaceOff:
             r.inplace = False
 
     def __exit__(self, *exc):
-        for r, f in zip(self.relus, self.flags):
+        for r, f in zip(self.relus, self.flags, strict=True):
             r.inplace = f
 
 

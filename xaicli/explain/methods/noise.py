@@ -2,7 +2,7 @@
 
 `smoothgrad` averages the base method's maps over noisy copies of the input, `smoothgrad_sq` averages
 their squares, `vargrad` is their variance (Adebayo et al. 2018). The registered names wrap saliency;
-`smoothgrad:<method>` (and the other two kinds) wrap any method by name.
+`smoothgrad:<method>` (and the other two statistics) wrap any method by name.
 """
 
 from __future__ import annotations
@@ -11,7 +11,10 @@ import torch
 
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, generator_for
-from xaicli.explain.registry import METHODS, NOISE_KINDS, Method
+from xaicli.explain.methods.gradients import saliency
+from xaicli.explain.registry import METHODS, Method, register_prefix, resolve
+
+STATISTICS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
 def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float, seed: int) -> torch.Tensor:
@@ -27,14 +30,10 @@ def noise_stdev(inputs: torch.Tensor, sigma: float, input_range=None) -> float:
     return float(sigma) * (float(hi) - float(lo))
 
 
-def noise_tunnel(model, inputs, target=None, *, kind: str = "smoothgrad", base="saliency",
+def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", base: Method = saliency,
                  n_samples: int = 10, sigma: float = 0.15, input_range=None, seed: int = 0,
                  budget_mb=None, chunk=None, **params):
-    """The `kind` statistic of `base`'s maps over `n_samples` noisy copies of each input."""
-    if isinstance(base, str):
-        from xaicli.explain.registry import resolve
-
-        base = resolve(base)
+    """The `statistic` of `base`'s maps over `n_samples` noisy copies of each input."""
     n = len(inputs)
     noise = noise_draws(inputs, n_samples, noise_stdev(inputs, sigma, input_range), seed)
     target_n = expand_target(target, n, inputs.device)
@@ -56,17 +55,24 @@ def noise_tunnel(model, inputs, target=None, *, kind: str = "smoothgrad", base="
 
     run_chunked(n * n_samples, size, compute, consume)
     mean, mean_sq = total / n_samples, total_sq / n_samples
-    if kind == "smoothgrad":
+    if statistic == "smoothgrad":
         return mean
-    if kind == "smoothgrad_sq":
+    if statistic == "smoothgrad_sq":
         return mean_sq
     return mean_sq - mean * mean
 
 
-def _noise_passes(params: dict) -> int:
-    return int(params.get("n_samples", 10))
+NOISE_PARAMS = ("n_samples", "sigma", "input_range", "seed", "budget_mb", "chunk")
 
 
-for _kind in NOISE_KINDS:
-    METHODS.register(_kind)(Method(_kind, noise_tunnel, signed=False, passes=_noise_passes,
-                                   bound={"kind": _kind, "base": "saliency"}))
+def noise_method(statistic: str, base: Method, name: str | None = None) -> Method:
+    """The `statistic` over noisy copies of `base`'s maps, as a Method of its own."""
+    return Method(name or f"{statistic}:{base.name}", noise_tunnel, signed=base.signed and statistic == "smoothgrad",
+                  passes=lambda params: int(params.get("n_samples", 10)) * base.passes(params),
+                  bound={"statistic": statistic, "base": base},
+                  accepted=tuple(dict.fromkeys([*NOISE_PARAMS, *base.parameters])))
+
+
+for _name in STATISTICS:  # the registered names wrap saliency; `<statistic>:<method>` wraps any method
+    METHODS.register(_name)(noise_method(_name, saliency, name=_name))
+    register_prefix(_name, lambda rest, statistic=_name: noise_method(statistic, resolve(rest)))

@@ -11,9 +11,9 @@ import math
 
 import torch
 
+from xaicli.explain.baselines import make_baseline
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, parameters_frozen, select
-from xaicli.explain.methods.integrated import make_baseline
 from xaicli.explain.registry import register_method
 
 
