@@ -117,6 +117,23 @@ def test_out_of_memory_at_one_image_is_a_clear_error():
         resolve("saliency")(flaky, tiny_inputs(), TARGET, chunk=4)
 
 
+def test_sum_per_image_takes_items_image_major_and_sums_them_per_image():
+    from xaicli.explain.chunks import sum_per_image
+
+    values = torch.randn(4, 3, 2)  # (image, sub-item, row)
+    seen = []
+
+    def compute(img, sub):
+        seen.append((img.tolist(), sub.tolist()))
+        return values[img, sub]
+
+    out = sum_per_image(torch.zeros(4, 2), 3, 5, compute)
+    torch.testing.assert_close(out, values.sum(1))
+    assert [len(i) for i, _ in seen] == [5, 5, 2]
+    assert seen[0] == ([0, 0, 0, 1, 1], [0, 1, 2, 0, 1])  # image-major: a chunk's images are contiguous
+    assert all(i == sorted(i) for i, _ in seen)
+
+
 def test_budget_sets_the_chunk():
     from xaicli.explain.chunks import bytes_per_image, chunk_size
 

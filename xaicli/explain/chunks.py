@@ -91,3 +91,23 @@ def run_chunked(total: int, chunk: int, compute: Callable[[int, int], R],
         consume(start, stop, result)
         start = stop
     return chunk
+
+
+def sum_per_image(out: torch.Tensor, per_image: int, chunk: int,
+                  compute: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Add the rows of every (image, sub-item) pair into out[image] and return out.
+
+    The len(out) * per_image items are taken image-major (item k is image k // per_image, sub-item
+    k % per_image), so a chunk's images are contiguous; compute(images, subitems) returns one row per
+    item (the shape of out[0]), and run_chunked sizes the chunks and retries them on out-of-memory.
+    """
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        k = torch.arange(start, stop, device=out.device)
+        return compute(k // per_image, k % per_image)
+
+    def add(start: int, stop: int, result: torch.Tensor) -> None:
+        out.index_add_(0, torch.arange(start, stop, device=out.device) // per_image, result)
+
+    run_chunked(len(out) * per_image, chunk, rows, add)
+    return out

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import torch
 
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for, parameters_frozen, select
 
 
@@ -42,27 +42,22 @@ def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float
     pixels = h * w
     counts = torch.round(torch.linspace(0, pixels, steps + 1, device=inputs.device)).long()
     target = expand_target(target, n, inputs.device)
-    out = torch.empty(2, n, steps + 1, device=inputs.device)
+    columns = torch.arange(steps + 1, device=inputs.device)
+
+    def compute(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        """One row per (image, step): its two probabilities in the step's column, zeros elsewhere."""
+        chosen = (ranks[img] < counts[step].view(-1, 1)).view(-1, 1, h, w)
+        x = inputs[img]
+        deleted = torch.where(chosen, torch.full_like(x, fill), x)
+        inserted = torch.where(chosen, x, torch.full_like(x, fill))
+        t = None if target is None else torch.cat([target[img], target[img]])
+        probs = probability(model(torch.cat([deleted, inserted])), t, score).float().view(2, -1, 1)
+        return torch.where(columns == step.view(-1, 1), probs, 0.0).transpose(0, 1)
+
     with parameters_frozen(model), torch.no_grad():
-        size = 2 * chunk_size(model, inputs, budget_mb, chunk)  # forward passes only
-
-        def compute(a, b):
-            k = torch.arange(a, b, device=inputs.device)
-            img, step = k // (steps + 1), k % (steps + 1)
-            chosen = (ranks[img] < counts[step].view(-1, 1)).view(-1, 1, h, w)
-            x = inputs[img]
-            deleted = torch.where(chosen, torch.full_like(x, fill), x)
-            inserted = torch.where(chosen, x, torch.full_like(x, fill))
-            t = None if target is None else target[img]
-            probs = probability(model(torch.cat([deleted, inserted])), None if t is None else torch.cat([t, t]), score)
-            return probs.view(2, -1)
-
-        def consume(a, b, probs):
-            k = torch.arange(a, b, device=inputs.device)
-            out[:, k // (steps + 1), k % (steps + 1)] = probs
-
-        run_chunked(n * (steps + 1), max(1, size // 2), compute, consume)
-    return out[0], out[1]
+        size = chunk_size(model, inputs, budget_mb, chunk)  # two forward passes per item, no backward
+        out = sum_per_image(torch.zeros(n, 2, steps + 1, device=inputs.device), steps + 1, size, compute)
+    return out[:, 0], out[:, 1]
 
 
 def area(curve: torch.Tensor) -> torch.Tensor:

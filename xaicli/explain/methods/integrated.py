@@ -11,7 +11,7 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain.baselines import make_baseline
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for, input_gradient, parameters_frozen
 from xaicli.explain.registry import register_method
 from xaicli.registry import did_you_mean
@@ -53,29 +53,20 @@ def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
 def path_gradients(model, inputs, baselines, target, alphas, weights, budget_mb=None, chunk=None):
     """sum_k weights[k] * grad(baseline + alphas[k] (x - baseline)) per image, chunked over all
     (image, step) pairs."""
-    n, steps = len(inputs), len(alphas)
-    target = expand_target(target, n, inputs.device)
+    steps = len(alphas)
+    target = expand_target(target, len(inputs), inputs.device)
     alphas = alphas.to(inputs.device, inputs.dtype)
     weights = weights.to(inputs.device, inputs.dtype)
     diff = inputs - baselines
-    total = torch.zeros_like(inputs)
     shape = (-1,) + (1,) * (inputs.ndim - 1)
+
+    def compute(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        points = baselines[img] + alphas[step].view(shape) * diff[img]
+        grads = input_gradient(model, points, None if target is None else target[img])
+        return grads * weights[step].view(shape)
+
     with parameters_frozen(model):
-        size = chunk_size(model, inputs, budget_mb, chunk)
-
-        def compute(a: int, b: int) -> torch.Tensor:
-            idx = torch.arange(a, b, device=inputs.device)
-            img, step = idx // steps, idx % steps
-            points = baselines[img] + alphas[step].view(shape) * diff[img]
-            grads = input_gradient(model, points, None if target is None else target[img])
-            return grads * weights[step].view(shape)
-
-        def consume(a: int, b: int, g: torch.Tensor) -> None:
-            img = torch.arange(a, b, device=inputs.device) // steps
-            total.index_add_(0, img, g)
-
-        run_chunked(n * steps, size, compute, consume)
-    return total
+        return sum_per_image(torch.zeros_like(inputs), steps, chunk_size(model, inputs, budget_mb, chunk), compute)
 
 
 def _passes(params: dict) -> int:
@@ -125,22 +116,15 @@ def gradient_shap(model, inputs, target=None, n_samples: int = 20, stdevs: float
     idx, noise, alpha = gradient_shap_draws(inputs, 1 if per_image else len(refs), n_samples, stdevs, seed)
     target_n = expand_target(target, n, inputs.device)
     shape = (-1,) + (1,) * (inputs.ndim - 1)
-    total = torch.zeros_like(inputs)
+
+    def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        x_noisy = inputs[img] + noise[img, s]
+        ref = refs[img] if per_image else refs[idx[img, s]]
+        al = alpha[img, s].view(shape)
+        grads = input_gradient(model, al * x_noisy + (1 - al) * ref, None if target_n is None else target_n[img])
+        return grads * (x_noisy - ref)
+
     with parameters_frozen(model):
-        size = chunk_size(model, inputs, budget_mb, chunk)
-
-        def compute(a: int, b: int) -> torch.Tensor:
-            k = torch.arange(a, b, device=inputs.device)
-            img, s = k // n_samples, k % n_samples
-            x_noisy = inputs[img] + noise[img, s]
-            ref = refs[img] if per_image else refs[idx[img, s]]
-            al = alpha[img, s].view(shape)
-            grads = input_gradient(model, al * x_noisy + (1 - al) * ref,
-                                   None if target_n is None else target_n[img])
-            return grads * (x_noisy - ref)
-
-        def consume(a: int, b: int, g: torch.Tensor) -> None:
-            total.index_add_(0, torch.arange(a, b, device=inputs.device) // n_samples, g)
-
-        run_chunked(n * n_samples, size, compute, consume)
+        total = sum_per_image(torch.zeros_like(inputs), n_samples, chunk_size(model, inputs, budget_mb, chunk),
+                              compute)
     return total / n_samples

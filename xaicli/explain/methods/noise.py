@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for
 from xaicli.explain.methods.gradients import saliency
 from xaicli.explain.registry import METHODS, Method, register_prefix, resolve
@@ -38,23 +38,15 @@ def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", b
     noise = noise_draws(inputs, n_samples, noise_stdev(inputs, sigma, input_range), seed)
     target_n = expand_target(target, n, inputs.device)
     inner = {**params, "input_range": input_range, "seed": seed, "budget_mb": budget_mb, "chunk": chunk}
-    total = torch.zeros_like(inputs)
-    total_sq = torch.zeros_like(inputs)
     size = chunk_size(model, inputs, budget_mb, chunk)
     size = max(1, size // max(1, base.passes(inner)))
 
-    def compute(a: int, b: int):
-        k = torch.arange(a, b, device=inputs.device)
-        img, s = k // n_samples, k % n_samples
-        return base(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], **inner)
+    def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        maps = base(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], **inner)
+        return torch.stack([maps, maps * maps], 1)
 
-    def consume(a: int, b: int, maps: torch.Tensor) -> None:
-        img = torch.arange(a, b, device=inputs.device) // n_samples
-        total.index_add_(0, img, maps)
-        total_sq.index_add_(0, img, maps * maps)
-
-    run_chunked(n * n_samples, size, compute, consume)
-    mean, mean_sq = total / n_samples, total_sq / n_samples
+    sums = sum_per_image(inputs.new_zeros(n, 2, *inputs.shape[1:]), n_samples, size, compute)
+    mean, mean_sq = sums[:, 0] / n_samples, sums[:, 1] / n_samples
     if statistic == "smoothgrad":
         return mean
     if statistic == "smoothgrad_sq":

@@ -2,7 +2,7 @@
 
 Windows slide with the given stride (the last one may run past the edge and is cropped, as in
 Captum); each pixel gets the mean drop over the windows covering it. The (window, image) pairs are
-evaluated in batched chunks from the memory budget, never one window at a time.
+evaluated in batched chunks from the memory budget (image-major), never one window at a time.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import math
 import torch
 
 from xaicli.explain.baselines import make_baseline
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, parameters_frozen, select
 from xaicli.explain.registry import register_method
 
@@ -43,22 +43,16 @@ def occlusion(model, inputs, target=None, window: int = 4, stride: int = 2, base
     base = make_baseline(inputs, baseline, input_range, mean_image, blur_sigma, seed)
     masks = window_masks(inputs.shape[2], inputs.shape[3], window, stride, inputs.device).to(inputs.dtype)
     target_n = expand_target(target, n, inputs.device)
-    total = torch.zeros_like(inputs)
     with parameters_frozen(model), torch.no_grad():
         size = chunk_size(model, inputs, budget_mb, chunk)
         size = max(1, size * 2)  # no backward pass: about half the memory of a gradient pass
         original = select(model(inputs), target_n)
 
-        def compute(a, b):
-            k = torch.arange(a, b, device=inputs.device)
-            win, img = k // n, k % n
+        def compute(img: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
             m = masks[win]
             occluded = inputs[img] * (1 - m) + base[img] * m
             drop = original[img] - select(model(occluded), None if target_n is None else target_n[img])
             return drop.view(-1, 1, 1, 1) * m
 
-        def consume(a, b, contrib):
-            total.index_add_(0, torch.arange(a, b, device=inputs.device) % n, contrib.expand(-1, *inputs.shape[1:]))
-
-        run_chunked(len(masks) * n, size, compute, consume)
-    return total / masks.sum(0, keepdim=True)
+        total = sum_per_image(inputs.new_zeros(n, 1, *inputs.shape[2:]), len(masks), size, compute)
+    return (total / masks.sum(0, keepdim=True)).expand_as(inputs).contiguous()
