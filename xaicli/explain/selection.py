@@ -7,7 +7,7 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain.core import last_spatial_layer
-from xaicli.explain.pipeline import Settings
+from xaicli.explain.measures.base import Settings
 from xaicli.explain.registry import Method, resolve
 
 

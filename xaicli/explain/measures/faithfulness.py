@@ -12,6 +12,7 @@ import torch
 
 from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for, parameters_frozen, select
+from xaicli.explain.measures.base import Column, Context, measure
 
 
 def probability(output: torch.Tensor, target: torch.Tensor | None, score: str = "softmax") -> torch.Tensor:
@@ -78,3 +79,11 @@ def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, scor
         "deletion_curve": del_m.mean(0).tolist(), "insertion_curve": ins_m.mean(0).tolist(),
         "deletion_curve_random": del_r.mean(0).tolist(), "insertion_curve_random": ins_r.mean(0).tolist(),
     }
+
+
+@measure("faithfulness", Column("deletion_auc", "deletion AUC", "lower"),
+         Column("deletion_auc_random", "random order"), Column("insertion_auc", "insertion AUC", "higher"),
+         Column("insertion_auc_random", "random order"))
+def deletion_insertion(ctx: Context) -> dict:
+    return faithfulness(ctx.model, ctx.inputs, ctx.maps, ctx.target, ctx.fill, ctx.settings.curve_steps, ctx.score,
+                        ctx.settings.seed, ctx.settings.budget_mb)

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from xaicli.explain.core import leaf_modules_in_order
+from xaicli.explain.measures.base import Column, Context, measure
 
 DEFAULT_THRESHOLD = 0.5
 CAUSES = {
@@ -125,3 +126,22 @@ def degenerate_maps(maps: torch.Tensor) -> dict:
     found = {"nan": (~finite).nonzero().flatten().tolist(), "zero": zero.nonzero().flatten().tolist(),
              "constant": constant.nonzero().flatten().tolist()}
     return {kind: {"images": idx, "cause": CAUSES[kind]} for kind, idx in found.items() if idx}
+
+
+@measure("randomization",
+         Column("randomization_verdict", "randomization test", classed=True,
+                value=lambda m: m.get("randomization", {}).get("verdict", "not run")),
+         Column("randomization_spearman", "Spearman", "lower",
+                value=lambda m: m.get("randomization", {}).get("final_spearman")))
+def randomization(ctx: Context) -> dict:
+    """The cascading randomization test, when settings.sanity is on."""
+    if not ctx.settings.sanity:
+        return {}
+    return {"randomization": randomization_test(ctx.method, ctx.model, ctx.inputs, ctx.target, ctx.params,
+                                                ctx.settings.threshold, ctx.settings.seed, original=ctx.maps)}
+
+
+@measure("degenerate", Column("degenerate", "degenerate maps", value=lambda m: ";".join(
+    f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items())))
+def degenerate(ctx: Context) -> dict:
+    return {"degenerate": degenerate_maps(ctx.maps)}
