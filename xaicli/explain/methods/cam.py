@@ -28,11 +28,16 @@ def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
 
 def layer_activations_and_gradients(model, inputs, target, layer):
     """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
-    layer in the forward pass (a wrapper may call it once per class); the hook is removed after."""
+    layer in the forward pass (a wrapper may call it once per class); the hook is removed after.
+
+    The hook keeps the layer's output and hands a clone on to the rest of the model (as Captum does),
+    so an in-place op after the layer (`nn.ReLU(inplace=True)`, a residual `+=`) changes the clone,
+    not the activations kept here."""
     acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
         acts.append(out)
+        return out.clone()
 
     x = inputs.detach().requires_grad_(True)  # so the layer's output is part of a graph
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
