@@ -154,11 +154,11 @@ def test_cpu_chunks_keep_each_activation_under_the_cap():
     assert chunk_size(model, x, budget_mb=1e6, chunk=7) == 7
 
 
-def test_gradcam_layer_is_last_spatial_and_mlp_has_none():
-    from xaicli.explain.core import last_spatial_layer
+def test_gradcam_layer_is_the_last_feature_map_not_the_pool_and_mlp_has_none():
+    from xaicli.explain.layers import cam_layer
 
     model = tiny_cnn()
-    assert last_spatial_layer(model, tiny_inputs())[0] == "pool"
+    assert cam_layer(model, tiny_inputs())[0] == "relu2"  # the max-pool after it only resamples
     with pytest.raises(ConfigError, match="spatial output"):
         resolve("gradcam")(_linear(), tiny_inputs(), TARGET)
 

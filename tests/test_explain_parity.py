@@ -44,7 +44,7 @@ def _noise_ref(kind, inner_cls, inner_kwargs=None):
 
 def _gradcam_pp_reference(model, x, t, monkeypatch):
     """Grad-CAM++ image by image with plain autograd, from the paper's closed form."""
-    layer = model.pool
+    layer = model.relu2  # the automatic layer: the activation after the last convolution
     maps = []
     for i in range(len(x)):
         acts: dict = {}
@@ -99,10 +99,10 @@ CASES = {
                                                                      generator=torch.Generator().manual_seed(5))}),
     "guided_backprop": (lambda m, x, t, mp: captum_attr.GuidedBackprop(m).attribute(x, target=t), {}),
     "gradcam": (lambda m, x, t, mp: captum_attr.LayerAttribution.interpolate(
-        captum_attr.LayerGradCam(m, m.pool).attribute(x, target=t, relu_attributions=True), x.shape[2:],
+        captum_attr.LayerGradCam(m, m.relu2).attribute(x, target=t, relu_attributions=True), x.shape[2:],
         interpolate_mode="bilinear"), {}),
     "gradcam_pp": (_gradcam_pp_reference, {}),
-    "guided_gradcam": (lambda m, x, t, mp: captum_attr.GuidedGradCam(m, m.pool).attribute(
+    "guided_gradcam": (lambda m, x, t, mp: captum_attr.GuidedGradCam(m, m.relu2).attribute(
         x, target=t, interpolate_mode="bilinear"), {}),
     "occlusion": (_occlusion_ref, {"window": 3, "stride": 2, "baseline": torch.tensor(0.5)}),
 }

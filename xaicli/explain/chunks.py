@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import XaiError
-from xaicli.explain.core import leaf_modules_in_order
+from xaicli.explain.layers import module_calls
 
 log = logging.getLogger("xaicli.explain")
 R = TypeVar("R")
@@ -25,12 +25,8 @@ CPU_TENSOR_CAP = 16 * 2**20  # bytes: the largest activation of a chunk on the C
 
 def activation_profile(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     """(all activations, the largest one) of one image's forward pass in bytes, from one probe pass."""
-    sizes = [example[:1].numel() * 4]
-    for _, _, shape in leaf_modules_in_order(model, example):
-        n = 4
-        for s in shape[1:]:
-            n *= s
-        sizes.append(n)
+    sizes = [example[:1].numel() * example.element_size()]
+    sizes += [c.output.numel() * c.output.element_size() for c in module_calls(model, example, leaves_only=True)]
     return sum(sizes), max(sizes)
 
 

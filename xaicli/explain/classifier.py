@@ -6,7 +6,7 @@ import torch
 
 from xaicli.errors import ConfigError, XaiError
 from xaicli.explain.pipeline import Batch, explain_section
-from xaicli.explain.selection import has_spatial_layer, method_params, pick_images, resolve_methods, settings_from
+from xaicli.explain.selection import method_params, pick_images, resolve_methods, settings_from
 from xaicli.explain.targets import class_targets, parse_target
 
 
@@ -35,7 +35,7 @@ def classifier_batch(restored, ecfg) -> Batch:
     input_range = (float(lo.min()), float(hi.max()))
     mean_image = task.normalize(data.x_train[:20000].float().mean(0, keepdim=True).to(dev))
     return Batch(model, inputs, x_u8.float().cpu().numpy() / 255, target, idx.tolist(), rows,
-                 fill=float(lo.min()), score="softmax", params=method_params(ecfg, input_range, mean_image))
+                 fill=float(lo.min()), score="softmax", params=method_params(ecfg, input_range, mean_image, ecfg.layer))
 
 
 def explain_classifier(restored, ecfg, new_folder, explicit: bool, log) -> dict[str, dict]:
@@ -43,7 +43,7 @@ def explain_classifier(restored, ecfg, new_folder, explicit: bool, log) -> dict[
     if ecfg.inputs == "generated":
         raise ConfigError("--inputs generated: only GAN runs generate images; this is a classifier run")
     batch = classifier_batch(restored, ecfg)
-    methods, skipped = resolve_methods(ecfg.methods, explicit, has_spatial_layer(batch.model, batch.inputs))
+    methods, skipped = resolve_methods(ecfg.methods, explicit, batch)
     folder = new_folder()
     return {"classifier": {"title": f"{restored.cfg.model.name} on {ecfg.split} images", "path": ".",
                            **explain_section(batch, methods, folder, settings_from(ecfg), skipped, log)}}

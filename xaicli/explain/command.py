@@ -86,7 +86,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
         "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
         "config": to_dict(cfg),
         "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
-                         "skipped": v.get("skipped", {})} for k, v in sections.items()},
+                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
+                     for k, v in sections.items()},
     }
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)

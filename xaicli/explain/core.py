@@ -8,8 +8,6 @@ from typing import Callable, Iterator, Sequence
 import torch
 from torch import nn
 
-from xaicli.errors import ConfigError
-
 Target = "int | torch.Tensor | None"
 
 
@@ -53,6 +51,18 @@ def parameters_frozen(model: nn.Module) -> Iterator[nn.Module]:
 
 
 @contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block; every module's own mode is restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
+
+
+@contextlib.contextmanager
 def hooks(register: Sequence[Callable[[], torch.utils.hooks.RemovableHandle]]) -> Iterator[None]:
     """Install hooks (each callable registers one and returns its handle); remove them all on exit."""
     handles = []
@@ -72,35 +82,6 @@ def input_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor 
         score = select(model(x), target)
         (grad,) = torch.autograd.grad(score.sum(), x)
     return grad
-
-
-def leaf_modules_in_order(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
-    """(name, module, output shape) of every leaf module in the order a forward pass calls it.
-
-    One probe pass on a single example, without gradients; the hooks are removed afterwards.
-    """
-    names = {m: n for n, m in model.named_modules()}
-    seen: list[tuple[str, nn.Module, tuple]] = []
-
-    def record(module, _inp, out):
-        if isinstance(out, torch.Tensor):
-            seen.append((names.get(module, "?"), module, tuple(out.shape)))
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    with hooks([lambda m=m: m.register_forward_hook(record) for m in leaves]), torch.no_grad():
-        model(example[:1])
-    return seen
-
-
-def last_spatial_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
-    """The last module (in call order) whose output is (N, C, H, W) with H x W > 1: Grad-CAM's layer."""
-    layers = leaf_modules_in_order(model, example)
-    spatial = [(n, m) for n, m, shape in layers if len(shape) == 4 and shape[2] * shape[3] > 1]
-    if not spatial:
-        kinds = ", ".join(dict.fromkeys(type(m).__name__ for _, m, _ in layers)) or "none"
-        raise ConfigError("Grad-CAM needs a layer with spatial output (N, C, H, W); this model has none "
-                          f"(its layers: {kinds}). Use saliency, integrated_gradients or occlusion instead.")
-    return spatial[-1]
 
 
 def upsample(maps: torch.Tensor, like: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:

@@ -19,7 +19,7 @@ from xaicli.explain import render
 from xaicli.explain.core import generator_for, select
 from xaicli.explain.methods.integrated import integrated_gradients
 from xaicli.explain.pipeline import Batch, explain_section
-from xaicli.explain.selection import has_spatial_layer, method_params, pick_images, resolve_methods, settings_from
+from xaicli.explain.selection import method_params, pick_images, resolve_methods, settings_from
 from xaicli.explain.targets import (
     DiscriminatorLogit,
     LatentToClassifier,
@@ -55,6 +55,9 @@ def discriminator_batch(restored, ecfg) -> Batch:
         with torch.no_grad():
             x = task.generate(n, ecfg.seed, labels=labels).float()
     model = DiscriminatorLogit(task.discriminator, task.conditional, task.num_classes)
+    # explain.layer names a layer of the discriminator; the wrapper calls a conditional one once per
+    # class, on purpose (each image's score reads its own class's call)
+    layer = f"discriminator.{ecfg.layer}" if ecfg.layer else ""
     target = labels if task.conditional else torch.zeros(n, dtype=torch.long, device=dev)
     with torch.no_grad():
         p = torch.sigmoid(select(model(x), target))
@@ -62,7 +65,7 @@ def discriminator_batch(restored, ecfg) -> Batch:
     ref = task.to_model_input(restored.data.x_train[:5000].to(dev)).float().mean(0, keepdim=True) \
         if restored.data is not None else None
     return Batch(model, x, _display(x), target, list(range(n)), rows, fill=GAN_RANGE[0], score="sigmoid",
-                 params=method_params(ecfg, GAN_RANGE, ref))
+                 params=method_params(ecfg, GAN_RANGE, ref, layer, allow_reused_layer=task.conditional))
 
 
 def load_classifier(run: str, device):
@@ -136,7 +139,7 @@ def explain_gan(restored, ecfg, new_folder, explicit: bool, log) -> dict[str, di
     task = restored.task
     settings = settings_from(ecfg)
     batch = discriminator_batch(restored, ecfg)
-    methods, skipped = resolve_methods(ecfg.methods, explicit, has_spatial_layer(batch.model, batch.inputs))
+    methods, skipped = resolve_methods(ecfg.methods, explicit, batch)
     notes = [] if ecfg.target == "pred" else [f"--target {ecfg.target} does not apply to the discriminator, "
                                               f"which is always explained by its real logit"]
     clf_run = ecfg.classifier or restored.cfg.eval.classifier
@@ -148,8 +151,7 @@ def explain_gan(restored, ecfg, new_folder, explicit: bool, log) -> dict[str, di
         scorer = PixelsToClassifier(clf.task.model, clf.data.mean, clf.data.std).to(task.device).eval()
         choice = parse_target(ecfg.target, clf.data.num_classes)
         gen_batch, _ = generated_batch(task, scorer, ecfg, choice)
-        gen_methods, gen_skipped = resolve_methods(ecfg.methods, explicit,
-                                                   has_spatial_layer(scorer, gen_batch.inputs))
+        gen_methods, gen_skipped = resolve_methods(ecfg.methods, explicit, gen_batch)
     folder = new_folder()
     sections = {"discriminator": {"title": f"discriminator: its real logit on {ecfg.inputs} images", "path": ".",
                                   "notes": notes, **explain_section(batch, methods, folder, settings, skipped, log)}}

@@ -33,6 +33,7 @@ class Batch:
     fill: float  # the "removed pixel" value for deletion and insertion (model-input units)
     score: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
     params: dict = field(default_factory=dict)  # method parameters (baseline, n_steps, input_range, ...)
+    layer: dict = field(default_factory=dict)  # the layer class activation maps read: name, and how chosen
 
 
 def folder_name(method: str) -> str:
@@ -102,7 +103,8 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
     render.save_grid(out / "grid.png", batch.display, maps_np, {m.name: m.signed for m in methods if m.name in results},
                      batch.row_labels)
     render.save_curves(out / "curves.png", results)
+    layer = {"layer": batch.layer} if batch.layer and any(m.reads_layer for m in methods if m.name in results) else {}
     write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
-                                      "score": batch.score})
+                                      "score": batch.score, **layer})
     atomic_write_text(out / "metrics.csv", csv_text(results))
-    return {"methods": results, "skipped": skipped or {}}
+    return {"methods": results, "skipped": skipped or {}, **layer}

@@ -53,6 +53,11 @@ class Method:
         return tuple(k for k, p in inspect.signature(self.fn).parameters.items()
                      if p.kind in kinds and k not in CONTRACT and k not in self.bound)
 
+    @property
+    def reads_layer(self) -> bool:
+        """Class activation maps (and Captum's layer methods) read a layer of the model."""
+        return "layer" in self.parameters
+
     def accepts(self, params: dict) -> dict:
         """The params this method takes, from a dict shared by several methods."""
         return {k: v for k, v in params.items() if k in self.parameters}

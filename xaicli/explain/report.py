@@ -74,6 +74,9 @@ def overlays_html(folder: Path, methods: dict) -> str:
 def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("layer"):
+        parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
+                     f"</code> ({html.escape(section['layer']['rule'])})</p>")
     if section.get("methods"):
         parts.append(metric_table(section["methods"]))
         for name in ("grid.png", "curves.png"):

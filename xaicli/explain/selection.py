@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 
 from xaicli.errors import ConfigError
-from xaicli.explain.core import last_spatial_layer
+from xaicli.explain.layers import AUTOMATIC, cam_layer
 from xaicli.explain.measures.base import Settings
+from xaicli.explain.pipeline import Batch
 from xaicli.explain.registry import Method, resolve
 
 
@@ -26,36 +27,42 @@ def pick_images(labels: torch.Tensor, n: int) -> torch.Tensor:
     return torch.tensor(chosen, dtype=torch.long)
 
 
-def resolve_methods(names: list[str], explicit: bool, spatial: bool) -> tuple[list[Method], dict[str, str]]:
-    """Methods by name (unknown names fail before any work); CAMs on a model without spatial layers are
-    skipped when they came from the default list and refused when asked for by name."""
-    methods, skipped = [], {}
-    for name in dict.fromkeys(names):
-        method = resolve(name)
-        if not spatial and ("cam" in name.split(":")[-1].lower()):
-            reason = "the model has no layer with spatial output (N, C, H, W) for a class activation map"
+def resolve_methods(names: list[str], explicit: bool, batch: Batch) -> tuple[list[Method], dict[str, str]]:
+    """Methods by name (unknown names fail before any work), and the layer for those that read one:
+    batch.params["layer"] becomes its name (layers.cam_layer), so every method, and the randomization
+    test's copies of the model, use that layer; batch.layer records it for the section. A named layer
+    that does not fit is an error; without a layer to use, the layer methods are skipped when they
+    came from the default list and refused when asked for by name."""
+    methods = [resolve(name) for name in dict.fromkeys(names)]
+    reason = None
+    if any(m.reads_layer for m in methods):
+        named = batch.params.get("layer") or None
+        try:
+            batch.params["layer"] = cam_layer(batch.model, batch.inputs, named,
+                                              batch.params.get("allow_reused_layer", False))[0]
+            batch.layer = {"name": batch.params["layer"], "rule": "explain.layer" if named else AUTOMATIC}
+        except ConfigError as exc:
+            if named:
+                raise ConfigError(f"explain.layer: {exc}") from None
+            reason = str(exc)
+    chosen, skipped = [], {}
+    for method in methods:
+        if reason and method.reads_layer:
             if explicit:
-                raise ConfigError(f"--method {name}: {reason}; use saliency, integrated_gradients or occlusion")
-            skipped[name] = reason
+                raise ConfigError(f"--method {method.name}: {reason}")
+            skipped[method.name] = reason
             continue
-        methods.append(method)
-    if not methods:
+        chosen.append(method)
+    if not chosen:
         raise ConfigError("explain: no method left to run")
-    return methods, skipped
+    return chosen, skipped
 
 
-def has_spatial_layer(model, example) -> bool:
-    try:
-        last_spatial_layer(model, example)
-        return True
-    except ConfigError:
-        return False
-
-
-def method_params(ecfg, input_range, mean_image) -> dict:
+def method_params(ecfg, input_range, mean_image, layer: str = "", allow_reused_layer: bool = False) -> dict:
+    """One params dict for every method of a section (each takes what it accepts)."""
     return {"baseline": ecfg.baseline, "n_steps": ecfg.n_steps, "rule": ecfg.rule, "n_samples": ecfg.n_samples,
             "sigma": ecfg.sigma, "window": ecfg.window, "stride": ecfg.stride, "input_range": input_range,
-            "mean_image": mean_image}
+            "mean_image": mean_image, "layer": layer, "allow_reused_layer": allow_reused_layer}
 
 
 def settings_from(ecfg) -> Settings:

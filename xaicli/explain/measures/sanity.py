@@ -15,7 +15,7 @@ import copy
 import torch
 from torch import nn
 
-from xaicli.explain.core import leaf_modules_in_order
+from xaicli.explain.layers import module_calls
 from xaicli.explain.measures.base import Column, Context, measure
 
 DEFAULT_THRESHOLD = 0.5
@@ -67,9 +67,9 @@ def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 def parameter_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of leaf modules with parameters, from the top (last called) down to the input."""
     names = []
-    for name, module, _ in leaf_modules_in_order(model, example):
-        if any(True for _ in module.parameters(recurse=False)) and name not in names:
-            names.append(name)
+    for call in module_calls(model, example, leaves_only=True):
+        if any(True for _ in call.module.parameters(recurse=False)) and call.name not in names:
+            names.append(call.name)
     return names[::-1]
 
 

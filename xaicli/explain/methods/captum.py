@@ -1,9 +1,10 @@
 """`captum:<Name>`: any Captum attribution class behind our contract (Captum is an optional extra).
 
-Primary methods take the model; layer methods (`Layer*`, `GuidedGradCam`) get the last spatial layer
-and are upsampled to the input. Keyword arguments that the class's `attribute` accepts are passed on:
-baselines from our baseline names, n_steps, n_samples, a 4 x 4 superpixel feature mask for the
-perturbation methods (Lime, KernelShap, ...), window and stride for Occlusion.
+Primary methods take the model; layer methods (`Layer*`, `GuidedGradCam`) get the layer that our
+class activation maps use (layers.cam_layer) and are upsampled to the input. Keyword arguments that
+the class's `attribute` accepts are passed on: baselines from our baseline names, n_steps, n_samples,
+a 4 x 4 superpixel feature mask for the perturbation methods (Lime, KernelShap, ...), window and
+stride for Occlusion.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain.baselines import make_baseline
-from xaicli.explain.core import expand_target, last_spatial_layer, parameters_frozen, upsample
+from xaicli.explain.core import expand_target, parameters_frozen, upsample
+from xaicli.explain.layers import cam_layer
 from xaicli.explain.registry import Method, register_prefix
 from xaicli.registry import did_you_mean
 
@@ -56,7 +58,7 @@ def captum_method(name: str) -> Method:
         init = inspect.signature(cls.__init__).parameters
         layer = None
         if "layer" in init:
-            layer = last_spatial_layer(model, inputs)[1]
+            layer = cam_layer(model, inputs, params.get("layer"), params.get("allow_reused_layer", False))[1]
             algo = cls(model, layer)
         else:
             algo = cls(model)
