@@ -147,3 +147,23 @@ def test_smoothgrad_wraps_any_method(monkeypatch):
     ref = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(model)).attribute(
         x, nt_type="smoothgrad", nt_samples=3, stdevs=0.1, target=TARGET, n_steps=8, method="riemann_middle")
     assert_close_to_scale(ours, ref)
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "mean", "black"])
+def test_smoothgrad_builds_the_inner_baseline_from_the_clean_images(baseline, monkeypatch):
+    """Without input_range or mean_image (a Python call, generated images) the inner method's baseline
+    comes from each clean image, repeated over its noisy copies as Captum's NoiseTunnel does: the
+    result does not depend on the chunk, and a chunk of one image does not give IG a zero path."""
+    from xaicli.explain.baselines import make_baseline
+    from xaicli.explain.methods.noise import noise_draws, noise_stdev
+
+    model, x = tiny_cnn(), tiny_inputs()
+    params = {"n_samples": 3, "sigma": 0.1, "n_steps": 8, "rule": "riemann_middle", "baseline": baseline, "seed": 2}
+    method = resolve("smoothgrad:integrated_gradients")
+    whole = method(model, x, TARGET, chunk=10_000, **params)
+    assert_close_to_scale(method(model, x, TARGET, chunk=1, **params), whole)
+    _patch_noise(monkeypatch, noise_draws(x, 3, noise_stdev(x, 0.1), 2))
+    ref = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(model)).attribute(
+        x, nt_type="smoothgrad", nt_samples=3, stdevs=0.1, target=TARGET, baselines=make_baseline(x, baseline, seed=2),
+        n_steps=8, method="riemann_middle")
+    assert_close_to_scale(whole, ref)

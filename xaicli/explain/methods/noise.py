@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import torch
 
+from xaicli.explain.baselines import make_baseline
 from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for
 from xaicli.explain.methods.gradients import saliency
@@ -33,16 +34,24 @@ def noise_stdev(inputs: torch.Tensor, sigma: float, input_range=None) -> float:
 def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", base: Method = saliency,
                  n_samples: int = 10, sigma: float = 0.15, input_range=None, seed: int = 0,
                  budget_mb=None, chunk=None, **params):
-    """The `statistic` of `base`'s maps over `n_samples` noisy copies of each input."""
+    """The `statistic` of `base`'s maps over `n_samples` noisy copies of each input.
+
+    A base method with a baseline gets each image's baseline built once from the clean image and
+    repeated over its noisy copies (as Captum's NoiseTunnel does), not built from the noisy copies."""
     n = len(inputs)
     noise = noise_draws(inputs, n_samples, noise_stdev(inputs, sigma, input_range), seed)
     target_n = expand_target(target, n, inputs.device)
     inner = {**params, "input_range": input_range, "seed": seed, "budget_mb": budget_mb, "chunk": chunk}
+    clean = None
+    if "baseline" in base.parameters:
+        clean = make_baseline(inputs, params.get("baseline", "zero"), input_range, params.get("mean_image"),
+                              params.get("blur_sigma", 4.0), seed)
     size = chunk_size(model, inputs, budget_mb, chunk)
     size = max(1, size // max(1, base.passes(inner)))
 
     def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
-        maps = base(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], **inner)
+        own = inner if clean is None else {**inner, "baseline": clean[img]}
+        maps = base(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], **own)
         return torch.stack([maps, maps * maps], 1)
 
     sums = sum_per_image(inputs.new_zeros(n, 2, *inputs.shape[1:]), n_samples, size, compute)
