@@ -185,3 +185,30 @@ def test_captum_adapter_runs_other_methods():
         assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() > 0
     with pytest.raises(ConfigError, match="not a Captum"):
         resolve("captum:DeepLif")
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "vargrad", "smoothgrad:input_x_gradient"])
+def test_smoothgrad_noise_follows_each_image_not_its_batch(name):
+    """Without input_range the noise level is sigma x each image's own range, so an image's map is the
+    same alone and beside a brighter image (its noise draws are the first ones in both cases)."""
+    from xaicli.explain.methods.noise import noise_draws
+
+    model, x = tiny_cnn(), tiny_inputs()
+    x[1] *= 6  # a neighbour with a much wider range
+    assert torch.equal(noise_draws(x[:1], 4, 1.0, 0), noise_draws(x, 4, 1.0, 0)[:1])
+    method = resolve(name)
+    alone = method(model, x[:1], TARGET[:1], n_samples=4, sigma=0.2)
+    together = method(model, x, TARGET, n_samples=4, sigma=0.2)
+    assert alone.abs().max() > 0
+    torch.testing.assert_close(together[:1], alone)
+
+
+@pytest.mark.parametrize("baseline", ["black", "uniform"])
+def test_baselines_without_an_input_range_follow_each_image_not_its_batch(baseline):
+    model, x = tiny_cnn(), tiny_inputs()
+    x[1] *= 6
+    method = resolve("integrated_gradients")
+    alone = method(model, x[:1], TARGET[:1], n_steps=4, baseline=baseline)
+    together = method(model, x, TARGET, n_steps=4, baseline=baseline)
+    assert alone.abs().max() > 0
+    torch.testing.assert_close(together[:1], alone)

@@ -27,18 +27,29 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
     return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
 
 
+def input_bounds(inputs: torch.Tensor, input_range=None) -> tuple[float | torch.Tensor, float | torch.Tensor]:
+    """(lowest, highest) input value: the data's range when given (the pipeline passes it), else each
+    image's own, as (N, 1, ..., 1) tensors, never the batch's, so an image's map does not depend on
+    the images beside it."""
+    if input_range is not None:
+        return float(input_range[0]), float(input_range[1])
+    flat = inputs.detach().flatten(1)
+    shape = (-1,) + (1,) * (inputs.ndim - 1)
+    return flat.amin(1).view(shape), flat.amax(1).view(shape)
+
+
 def make_baseline(inputs: torch.Tensor, baseline="zero", input_range=None, mean_image=None,
                   blur_sigma: float = 4.0, seed: int = 0) -> torch.Tensor:
     """A baseline per image: a tensor, or zero (in the model's input units), black (the lowest input
     value), mean (the data's mean image, else the batch's), blur (a Gaussian-blurred input) or uniform
-    noise over the input range."""
+    noise over the input range (input_bounds: the data's, else each image's)."""
     if isinstance(baseline, torch.Tensor):
         return baseline.to(inputs.device, inputs.dtype).expand_as(inputs)
-    lo, hi = input_range if input_range is not None else (float(inputs.detach().min()), float(inputs.detach().max()))
+    lo, hi = input_bounds(inputs, input_range)
     if baseline == "zero":
         return torch.zeros_like(inputs)
     if baseline == "black":
-        return torch.full_like(inputs, float(lo))
+        return torch.zeros_like(inputs) + lo
     if baseline == "mean":
         ref = inputs.mean(0, keepdim=True) if mean_image is None else mean_image.to(inputs)
         return ref.reshape(1, *inputs.shape[1:]).expand_as(inputs)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import torch
 
-from xaicli.explain.baselines import make_baseline
+from xaicli.explain.baselines import input_bounds, make_baseline
 from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for
 from xaicli.explain.methods.gradients import saliency
@@ -18,17 +18,23 @@ from xaicli.explain.registry import METHODS, Method, register_prefix, resolve
 STATISTICS = ("smoothgrad", "smoothgrad_sq", "vargrad")
 
 
-def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float, seed: int) -> torch.Tensor:
-    """Gaussian noise (N, n_samples, ...) with the given standard deviation, from `seed`."""
+def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float | torch.Tensor, seed: int) -> torch.Tensor:
+    """Gaussian noise (N, n_samples, ...) from `seed`, with a standard deviation for all images or
+    one per image ((N,))."""
     g = generator_for(inputs.device, seed)
-    return torch.randn((len(inputs), n_samples, *inputs.shape[1:]), generator=g, device=inputs.device,
-                       dtype=inputs.dtype) * stdev
+    noise = torch.randn((len(inputs), n_samples, *inputs.shape[1:]), generator=g, device=inputs.device,
+                        dtype=inputs.dtype)
+    if isinstance(stdev, torch.Tensor):
+        stdev = stdev.to(noise).view(-1, *[1] * (noise.ndim - 1))
+    return noise * stdev
 
 
-def noise_stdev(inputs: torch.Tensor, sigma: float, input_range=None) -> float:
-    """The noise level as a fraction of the input range (the SmoothGrad paper's convention)."""
-    lo, hi = input_range if input_range is not None else (float(inputs.detach().min()), float(inputs.detach().max()))
-    return float(sigma) * (float(hi) - float(lo))
+def noise_stdev(inputs: torch.Tensor, sigma: float, input_range=None) -> torch.Tensor:
+    """(N,) noise levels: sigma x the input range (the SmoothGrad paper's convention): the data's range
+    when given, else each image's own (baselines.input_bounds), never the batch's."""
+    lo, hi = input_bounds(inputs, input_range)
+    spread = torch.as_tensor(hi - lo, dtype=inputs.dtype, device=inputs.device).reshape(-1)
+    return float(sigma) * spread.expand(len(inputs))
 
 
 def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", base: Method = saliency,
