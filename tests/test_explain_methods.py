@@ -212,3 +212,26 @@ def test_baselines_without_an_input_range_follow_each_image_not_its_batch(baseli
     together = method(model, x, TARGET, n_steps=4, baseline=baseline)
     assert alone.abs().max() > 0
     torch.testing.assert_close(together[:1], alone)
+
+
+@pytest.mark.parametrize("name", [*METHODS.names(), "smoothgrad:integrated_gradients", "captum:IntegratedGradients",
+                                  "captum:LayerGradCam"])
+def test_float64_model_and_inputs_give_float64_maps(name):
+    if name.startswith("captum:"):
+        pytest.importorskip("captum")
+    model, x = tiny_cnn(), tiny_inputs()
+    method = resolve(name)
+    params = method.accepts({"n_steps": 4, "n_samples": 2, "window": 3, "stride": 2})
+    single = method(model, x, TARGET, **params)
+    double = method(model.double(), x.double(), TARGET, **params)
+    assert double.dtype == torch.float64 and double.shape == x.shape
+    torch.testing.assert_close(double.float(), single, rtol=1e-3, atol=1e-4 * float(single.abs().max()))
+
+
+def test_occlusion_counts_its_passes_from_the_input_size():
+    from xaicli.explain.methods.occlusion import window_masks
+
+    params = {"window": 4, "stride": 2}
+    for h, w in ((13, 17), (64, 64)):
+        assert resolve("occlusion").passes(params, (1, h, w)) == len(window_masks(h, w, 4, 2, "cpu"))
+    assert resolve("smoothgrad:occlusion").passes({**params, "n_samples": 3}, (1, 13, 17)) == 3 * 6 * 8

@@ -57,7 +57,7 @@ def make_baseline(inputs: torch.Tensor, baseline="zero", input_range=None, mean_
         return gaussian_blur(inputs, blur_sigma)
     if baseline == "uniform":
         g = generator_for(inputs.device, seed)
-        u = torch.rand(inputs.shape, generator=g, device=inputs.device, dtype=inputs.dtype)
+        u = torch.rand(inputs.shape, generator=g, device=inputs.device).to(inputs.dtype)  # float32 draws
         return lo + (hi - lo) * u
     raise ConfigError(f"baseline '{baseline}' unknown{did_you_mean(str(baseline), list(BASELINES))}; "
                       f"choose one of: {', '.join(BASELINES)}")

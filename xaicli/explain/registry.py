@@ -27,20 +27,20 @@ PREFIXES: Registry = Registry("method prefix", modules=METHOD_MODULES)  # name -
 CONTRACT = ("model", "inputs", "target")
 
 
-def one_pass(params: dict) -> int:
+def one_pass(params: dict, shape: tuple) -> int:
     return 1
 
 
 @dataclass(frozen=True)
 class Method:
-    """An attribution method: the function, whether its maps carry a sign, its cost per image
-    (forward + backward passes), the params fixed by its
-    name (smoothgrad's base method) and, when the function takes **params, the names it accepts."""
+    """An attribution method: the function, whether its maps carry a sign, its cost per image (forward
+    + backward passes, from the params and one input's (C, H, W) shape), the params fixed by its name
+    (smoothgrad's base method) and, when the function takes **params, the names it accepts."""
 
     name: str
     fn: Callable
     signed: bool  # signed maps are drawn with a diverging colormap, magnitudes with a sequential one
-    passes: Callable[[dict], int] = one_pass
+    passes: Callable[[dict, tuple], int] = one_pass
     bound: dict = field(default_factory=dict)
     accepted: tuple[str, ...] | None = None  # None: the keyword parameters of fn
 
@@ -66,7 +66,7 @@ class Method:
         return self.fn(model, inputs, target, **self.accepts(params), **self.bound)
 
 
-def register_method(name: str, signed: bool, passes: Callable[[dict], int] | None = None):
+def register_method(name: str, signed: bool, passes: Callable[[dict, tuple], int] | None = None):
     """Register a function under `name`; the module-level name becomes the Method."""
 
     def decorate(fn: Callable) -> Method:

@@ -87,7 +87,7 @@ def captum_method(name: str) -> Method:
                 out = upsample(out.sum(1, keepdim=True), inputs)
             else:
                 raise ConfigError(f"captum:{name} returned shape {tuple(out.shape)}, not the input's")
-        return out.float()
+        return out.to(inputs.dtype)
 
     return Method(f"captum:{name}", run, signed=SIGNED_BY_DEFAULT)
 

@@ -69,7 +69,7 @@ def path_gradients(model, inputs, baselines, target, alphas, weights, budget_mb=
         return sum_per_image(torch.zeros_like(inputs), steps, chunk_size(model, inputs, budget_mb, chunk), compute)
 
 
-def _passes(params: dict) -> int:
+def _passes(params: dict, shape: tuple) -> int:
     return int(params.get("n_steps", 50))
 
 
@@ -85,17 +85,17 @@ def integrated_gradients(model, inputs, target=None, n_steps: int = 50, rule: st
 
 def gradient_shap_draws(inputs: torch.Tensor, n_references: int, n_samples: int, stdevs: float, seed: int):
     """The random draws of GradientSHAP, each (N, n_samples, ...): reference index, input noise and
-    the point on the path. Public so a test can feed the same draws to Captum."""
+    the point on the path. Public so a test can feed the same draws to Captum. Drawn in float32 whatever
+    the inputs' precision, so a float64 model gets the same draws."""
     g = generator_for(inputs.device, seed)
     n = len(inputs)
     idx = torch.randint(n_references, (n, n_samples), generator=g, device=inputs.device)
-    noise = torch.randn((n, n_samples, *inputs.shape[1:]), generator=g, device=inputs.device,
-                        dtype=inputs.dtype) * stdevs
-    alpha = torch.rand((n, n_samples), generator=g, device=inputs.device, dtype=inputs.dtype)
+    noise = torch.randn((n, n_samples, *inputs.shape[1:]), generator=g, device=inputs.device).to(inputs.dtype) * stdevs
+    alpha = torch.rand((n, n_samples), generator=g, device=inputs.device).to(inputs.dtype)
     return idx, noise, alpha
 
 
-def _shap_passes(params: dict) -> int:
+def _shap_passes(params: dict, shape: tuple) -> int:
     return int(params.get("n_samples", 20))
 
 

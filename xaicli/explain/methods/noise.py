@@ -22,8 +22,8 @@ def noise_draws(inputs: torch.Tensor, n_samples: int, stdev: float | torch.Tenso
     """Gaussian noise (N, n_samples, ...) from `seed`, with a standard deviation for all images or
     one per image ((N,))."""
     g = generator_for(inputs.device, seed)
-    noise = torch.randn((len(inputs), n_samples, *inputs.shape[1:]), generator=g, device=inputs.device,
-                        dtype=inputs.dtype)
+    noise = torch.randn((len(inputs), n_samples, *inputs.shape[1:]), generator=g, device=inputs.device)
+    noise = noise.to(inputs.dtype)  # drawn in float32 whatever the precision: the same draws in float64
     if isinstance(stdev, torch.Tensor):
         stdev = stdev.to(noise).view(-1, *[1] * (noise.ndim - 1))
     return noise * stdev
@@ -53,7 +53,7 @@ def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", b
         clean = make_baseline(inputs, params.get("baseline", "zero"), input_range, params.get("mean_image"),
                               params.get("blur_sigma", 4.0), seed)
     size = chunk_size(model, inputs, budget_mb, chunk)
-    size = max(1, size // max(1, base.passes(inner)))
+    size = max(1, size // max(1, base.passes(inner, tuple(inputs.shape[1:]))))
 
     def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         own = inner if clean is None else {**inner, "baseline": clean[img]}
@@ -75,7 +75,7 @@ NOISE_PARAMS = ("n_samples", "sigma", "input_range", "seed", "budget_mb", "chunk
 def noise_method(statistic: str, base: Method, name: str | None = None) -> Method:
     """The `statistic` over noisy copies of `base`'s maps, as a Method of its own."""
     return Method(name or f"{statistic}:{base.name}", noise_tunnel, signed=base.signed and statistic == "smoothgrad",
-                  passes=lambda params: int(params.get("n_samples", 10)) * base.passes(params),
+                  passes=lambda params, shape: int(params.get("n_samples", 10)) * base.passes(params, shape),
                   bound={"statistic": statistic, "base": base},
                   accepted=tuple(dict.fromkeys([*NOISE_PARAMS, *base.parameters])))
 

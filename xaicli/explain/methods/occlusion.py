@@ -17,21 +17,25 @@ from xaicli.explain.core import expand_target, parameters_frozen, select
 from xaicli.explain.registry import register_method
 
 
+def window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Where the windows along one side start (the last may run past the edge)."""
+    return [i * stride for i in range(math.ceil((size - min(window, size)) / stride) + 1)]
+
+
 def window_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:
     """(P, 1, H, W) float masks, one per window position, rows first."""
     wh, ww = min(window, height), min(window, width)
-    rows = [i * stride for i in range(math.ceil((height - wh) / stride) + 1)]
-    cols = [j * stride for j in range(math.ceil((width - ww) / stride) + 1)]
+    rows, cols = window_starts(height, window, stride), window_starts(width, window, stride)
     masks = torch.zeros(len(rows) * len(cols), 1, height, width, device=device)
     for p, (r, c) in enumerate((r, c) for r in rows for c in cols):
         masks[p, 0, r:r + wh, c:c + ww] = 1
     return masks
 
 
-def _passes(params: dict) -> int:
+def _passes(params: dict, shape: tuple) -> int:
+    """Forward passes per image: one per window position on an input of this (C, H, W) shape."""
     window, stride = int(params.get("window", 4)), int(params.get("stride", 2))
-    side = math.ceil((28 - window) / stride) + 1  # an estimate for MNIST-sized images
-    return side * side
+    return len(window_starts(shape[-2], window, stride)) * len(window_starts(shape[-1], window, stride))
 
 
 @register_method("occlusion", signed=True, passes=_passes)
