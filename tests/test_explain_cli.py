@@ -319,13 +319,14 @@ def test_conditional_discriminator_maps_equal_those_of_the_label_bound_model(nam
         def forward(self, images):
             return self.d(images, torch.full((len(images),), self.label)).view(-1, 1)
 
-    params = {"n_steps": 8, "chunk": 1000}
+    method = resolve(name)
+    params = method.accepts({"n_steps": 8, "chunk": 1000})
     wrapped = DiscriminatorLogit(task.discriminator, True, 10)
-    if "cam" in name:  # the wrapper calls D's layers once per class: CAMs must be told that is intended
+    if method.reads_layer:  # the wrapper calls D's layers once per class: CAMs must be told that is intended
         with pytest.raises(ConfigError, match="runs 10 times per forward pass"):
-            resolve(name)(wrapped, x, labels, **params)
+            method(wrapped, x, labels, **params)
         params["allow_reused_layer"] = True
-    ours = resolve(name)(wrapped, x, labels, **params)
-    ref = torch.cat([resolve(name)(Bound(int(k)), x[i:i + 1], 0, **params) for i, k in enumerate(labels)])
+    ours = method(wrapped, x, labels, **params)
+    ref = torch.cat([method(Bound(int(k)), x[i:i + 1], 0, **params) for i, k in enumerate(labels)])
     assert ref.abs().max() > 0
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)

@@ -57,7 +57,8 @@ def test_contract_shape_device_and_model_left_as_found(name):
     model.fc.weight.requires_grad_(False)  # an unusual flag that must survive
     model.train()  # and an unusual mode
     hooks_before = sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
-    out = resolve(name)(model, x, TARGET, n_steps=4, n_samples=2)
+    method = resolve(name)
+    out = method(model, x, TARGET, **method.accepts({"n_steps": 4, "n_samples": 2}))
     assert out.shape == x.shape and out.device == x.device and out.dtype == torch.float32
     assert torch.isfinite(out).all()
     assert model.training
@@ -70,9 +71,10 @@ def test_contract_shape_device_and_model_left_as_found(name):
                                   "saliency", "gradcam", "smoothgrad:integrated_gradients"])
 def test_chunked_equals_unchunked(name):
     model, x = tiny_cnn(), tiny_inputs()
-    params = {"n_steps": 6, "n_samples": 3, "window": 3, "stride": 2, "stdevs": 0.1}
-    whole = resolve(name)(model, x, TARGET, chunk=10_000, **params)
-    pieces = resolve(name)(model, x, TARGET, chunk=5, **params)
+    method = resolve(name)
+    params = method.accepts({"n_steps": 6, "n_samples": 3, "window": 3, "stride": 2, "stdevs": 0.1})
+    whole = method(model, x, TARGET, chunk=10_000, **params)
+    pieces = method(model, x, TARGET, chunk=5, **params)
     assert whole.abs().max() > 0
     torch.testing.assert_close(pieces, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max()))
 
@@ -94,10 +96,12 @@ class _OutOfMemoryAbove(nn.Module):
 @pytest.mark.parametrize("name", ["integrated_gradients", "smoothgrad", "occlusion"])
 def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(name, caplog):
     inner, x = tiny_cnn(), tiny_inputs()
-    expected = resolve(name)(inner, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+    method = resolve(name)
+    params = method.accepts({"n_steps": 8, "n_samples": 8, "chunk": 64})
+    expected = method(inner, x, TARGET, **params)
     flaky = _OutOfMemoryAbove(inner, limit=9)
     with caplog.at_level(logging.WARNING, logger="xaicli.explain"):
-        got = resolve(name)(flaky, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+        got = method(flaky, x, TARGET, **params)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
     import re
 
@@ -181,7 +185,8 @@ def test_captum_adapter_runs_other_methods():
     pytest.importorskip("captum")
     model, x = tiny_cnn(), tiny_inputs()
     for name in ("captum:DeepLift", "captum:FeatureAblation", "captum:LayerGradCam"):
-        out = resolve(name)(model, x, TARGET, baseline="zero")
+        method = resolve(name)
+        out = method(model, x, TARGET, **method.accepts({"baseline": "zero"}))
         assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() > 0
     with pytest.raises(ConfigError, match="not a Captum"):
         resolve("captum:DeepLif")

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Callable, Iterator, Sequence
 
 import torch
 from torch import nn
+
+from xaicli.errors import ConfigError
 
 Target = "int | torch.Tensor | None"
 
@@ -25,6 +28,16 @@ def expand_target(target, n: int, device: torch.device) -> torch.Tensor | None:
     return target
 
 
+def check_target(target: torch.Tensor, classes: int) -> None:
+    """A ConfigError naming the number of classes when a target is negative or not below it."""
+    if target.numel() == 0:
+        return
+    lo, hi = torch.stack([target.min(), target.max()]).tolist()
+    if lo < 0 or hi >= classes:
+        bad = lo if lo < 0 else hi
+        raise ConfigError(f"target class {bad} is out of range: the model gives {classes} classes (0..{classes - 1})")
+
+
 def select(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """The score explained, one per row: output[i, target[i]], or output itself when it is (N,)."""
     if target is None:
@@ -33,6 +46,7 @@ def select(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         if output.ndim != 1:
             raise ValueError(f"the model returns {tuple(output.shape)}; give a target class")
         return output
+    check_target(target, output.shape[1])
     return output.gather(1, target.view(-1, 1)).squeeze(1)
 
 
@@ -48,6 +62,31 @@ def parameters_frozen(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+
+@contextlib.contextmanager
+def model_as_found(model: nn.Module, method: str) -> Iterator[nn.Module]:
+    """Run a method on a model in whatever mode the caller left it (not switched to eval), with a
+    one-line warning when that is training mode with batch norm or dropout: the maps then depend on
+    how the images are chunked (batch statistics, random masks). Batch-norm running statistics, which
+    every training-mode forward pass updates, are put back afterwards."""
+    training = [m for m in model.modules() if m.training and isinstance(m, MODE_DEPENDENT)]
+    if training:
+        warnings.warn(f"{method}: the model is in training mode with batch norm or dropout, so its maps depend on "
+                      "how the images are chunked; call model.eval() first to explain the model as it predicts",
+                      UserWarning, stacklevel=4)
+    norms = [m for m in training if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for m, buffers in zip(norms, saved, strict=True):
+                for k, v in buffers.items():
+                    getattr(m, k).copy_(v)
 
 
 @contextlib.contextmanager

@@ -6,7 +6,8 @@ the prefix with a factory: the SmoothGrad family over any method (`smoothgrad:in
 (`captum:DeepLift`, in methods/captum.py). This module imports no method: the registries load the
 method modules by name on first use.
 
-Unknown params are dropped, so one params dict serves every method.
+Calling a Method checks its params: an unknown one is an error that names the accepted ones. The
+pipeline, which hands one shared dict to every method, keeps what each takes (`Method.accepts`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Callable
 
-from xaicli.registry import Registry
+from xaicli.errors import ConfigError
+from xaicli.explain.core import model_as_found
+from xaicli.registry import Registry, did_you_mean
 
 METHOD_MODULES = (
     "xaicli.explain.methods.gradients", "xaicli.explain.methods.integrated", "xaicli.explain.methods.noise",
@@ -62,7 +65,21 @@ class Method:
         """The params this method takes, from a dict shared by several methods."""
         return {k: v for k, v in params.items() if k in self.parameters}
 
+    def check(self, params: dict) -> None:
+        """A ConfigError for a parameter this method does not take (a misspelling, or another method's)."""
+        for key in params:
+            if key not in self.parameters:
+                raise ConfigError(f"{self.name}: unknown parameter '{key}'{did_you_mean(key, list(self.parameters))}; "
+                                  f"it accepts: {', '.join(self.parameters) or 'none'}")
+
     def __call__(self, model, inputs, target=None, **params):
+        """The method on a batch: params checked, a model in training mode warned about (core.model_as_found)."""
+        self.check(params)
+        with model_as_found(model, self.name):
+            return self.fn(model, inputs, target, **params, **self.bound)
+
+    def apply(self, model, inputs, target, params: dict):
+        """The method with the params it takes from a shared dict, unchecked: for wrappers (SmoothGrad)."""
         return self.fn(model, inputs, target, **self.accepts(params), **self.bound)
 
 

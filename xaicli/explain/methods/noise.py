@@ -57,7 +57,7 @@ def noise_tunnel(model, inputs, target=None, *, statistic: str = "smoothgrad", b
 
     def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
         own = inner if clean is None else {**inner, "baseline": clean[img]}
-        maps = base(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], **own)
+        maps = base.apply(model, inputs[img] + noise[img, s], None if target_n is None else target_n[img], own)
         return torch.stack([maps, maps * maps], 1)
 
     sums = sum_per_image(inputs.new_zeros(n, 2, *inputs.shape[1:]), n_samples, size, compute)
