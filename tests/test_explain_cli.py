@@ -116,8 +116,10 @@ def test_explain_targets_label_and_fixed_class(clf_run, tmp_path):
     (["--method", "captum:Nope"], "not a Captum"),
 ])
 def test_explain_usage_errors_exit_2(clf_run, args, message):
+    before = sorted((clf_run / "explain").glob("*"))
     res = runner.invoke(app, ["explain", str(clf_run), *args])
     assert res.exit_code == 2 and message in res.output
+    assert sorted((clf_run / "explain").glob("*")) == before  # a refused request leaves no folder
 
 
 def _run_with_explain_layer(clf_run: Path, tmp_path: Path, layer: str) -> Path:
