@@ -59,8 +59,8 @@ def main() -> None:
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 
     from xaicli.explain.registry import resolve
-    from xaicli.runs.meta import device_name
     from xaicli.models import build_model
+    from xaicli.runs.meta import device_name
 
     device = torch.device(args.device)
     torch.manual_seed(0)
@@ -69,6 +69,7 @@ def main() -> None:
     target = torch.randint(0, 10, (args.batch,), device=device)
     name = device_name(device)
     ig, sg = resolve("integrated_gradients"), resolve("smoothgrad")
+    input_range = (float(x.min()), float(x.max()))  # Captum's noise level is set from the same range
 
     figures = [
         ("integrated_gradients", {"n_steps": args.steps},
@@ -76,9 +77,11 @@ def main() -> None:
          lambda: IntegratedGradients(model).attribute(x, baselines=torch.zeros_like(x), target=target,
                                                       n_steps=args.steps, method="gausslegendre")),
         ("smoothgrad", {"n_samples": args.samples},
-         lambda: sg(model, x, target, n_samples=args.samples, sigma=0.15, budget_mb=args.budget_mb),
+         lambda: sg(model, x, target, n_samples=args.samples, sigma=0.15, input_range=input_range,
+                    budget_mb=args.budget_mb),
          lambda: NoiseTunnel(Saliency(model)).attribute(x, nt_type="smoothgrad", nt_samples=args.samples,
-                                                        stdevs=0.15 * float(x.max() - x.min()), target=target)),
+                                                        stdevs=0.15 * (input_range[1] - input_range[0]),
+                                                        target=target)),
     ]
     for method, params, ours_fn, ref_fn in figures:
         repeats = args.repeats if method == "integrated_gradients" else args.short_repeats

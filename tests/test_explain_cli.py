@@ -16,6 +16,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 from xaicli.cli import app
+from xaicli.errors import ConfigError
 
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
@@ -115,8 +116,51 @@ def test_explain_targets_label_and_fixed_class(clf_run, tmp_path):
     (["--method", "captum:Nope"], "not a Captum"),
 ])
 def test_explain_usage_errors_exit_2(clf_run, args, message):
+    before = sorted((clf_run / "explain").glob("*"))
     res = runner.invoke(app, ["explain", str(clf_run), *args])
     assert res.exit_code == 2 and message in res.output
+    assert sorted((clf_run / "explain").glob("*")) == before  # a refused request leaves no folder
+
+
+def _run_with_explain_layer(clf_run: Path, tmp_path: Path, layer: str) -> Path:
+    """A copy of the classifier run whose config names explain.layer."""
+    import shutil
+
+    import yaml
+
+    run = tmp_path / "run"
+    shutil.copytree(clf_run, run, ignore=shutil.ignore_patterns("explain"))
+    cfg = yaml.safe_load((run / "config.yaml").read_text())
+    cfg["explain"]["layer"] = layer
+    (run / "config.yaml").write_text(yaml.safe_dump(cfg))
+    return run
+
+
+def test_the_grad_cam_layer_is_written_to_metrics_manifest_and_report(clf_run, tmp_path):
+    from xaicli.explain.layers import AUTOMATIC
+
+    res = _invoke("explain", str(clf_run), "--method", "gradcam", "--method", "saliency", "-n", "2",
+                  "--out", str(tmp_path / "auto"))
+    assert res.exit_code == 0, res.output
+    out = tmp_path / "auto"
+    expected = {"name": "12", "rule": AUTOMATIC}  # fast_cnn: the ReLU after its last convolution
+    assert json.loads((out / "metrics.json").read_text())["layer"] == expected
+    assert json.loads((out / "manifest.json").read_text())["sections"]["classifier"]["layer"] == expected
+    assert "read layer <code>12</code>" in (out / "report.html").read_text()
+    plain = _invoke("explain", str(clf_run), "--method", "saliency", "-n", "2", "--out", str(tmp_path / "plain"))
+    assert plain.exit_code == 0 and "layer" not in json.loads((tmp_path / "plain" / "metrics.json").read_text())
+
+
+def test_explain_layer_names_the_layer_and_a_misspelt_one_is_refused(clf_run, tmp_path):
+    run = _run_with_explain_layer(clf_run, tmp_path, "9")
+    res = _invoke("explain", str(run), "--method", "gradcam", "-n", "2")
+    assert res.exit_code == 0, res.output
+    out = Path(res.stdout.strip().splitlines()[-1])
+    assert json.loads((out / "metrics.json").read_text())["layer"] == {"name": "9", "rule": "explain.layer"}
+    bad = _run_with_explain_layer(clf_run, tmp_path / "bad", "conv9")
+    res = runner.invoke(app, ["explain", str(bad), "--method", "gradcam", "-n", "2"])
+    assert res.exit_code == 2 and "explain.layer: layer 'conv9' not in the model" in res.output
+    assert not (bad / "explain").exists()  # refused before any folder was made
 
 
 def test_list_methods_shows_the_registry():
@@ -171,6 +215,11 @@ class StubGanTask:
 
     def to_model_input(self, x_uint8):
         return x_uint8.float() / 127.5 - 1
+
+    def explain(self, restored, ecfg, new_folder, explicit, log):
+        from xaicli.explain.gan import explain_gan
+
+        return explain_gan(restored, ecfg, new_folder, explicit, log)
 
 
 @pytest.fixture
@@ -272,8 +321,14 @@ def test_conditional_discriminator_maps_equal_those_of_the_label_bound_model(nam
         def forward(self, images):
             return self.d(images, torch.full((len(images),), self.label)).view(-1, 1)
 
-    params = {"n_steps": 8, "chunk": 1000}
-    ours = resolve(name)(DiscriminatorLogit(task.discriminator, True, 10), x, labels, **params)
-    ref = torch.cat([resolve(name)(Bound(int(k)), x[i:i + 1], 0, **params) for i, k in enumerate(labels)])
+    method = resolve(name)
+    params = method.accepts({"n_steps": 8, "chunk": 1000})
+    wrapped = DiscriminatorLogit(task.discriminator, True, 10)
+    if method.reads_layer:  # the wrapper calls D's layers once per class: CAMs must be told that is intended
+        with pytest.raises(ConfigError, match="runs 10 times per forward pass"):
+            method(wrapped, x, labels, **params)
+        params["allow_reused_layer"] = True
+    ours = method(wrapped, x, labels, **params)
+    ref = torch.cat([method(Bound(int(k)), x[i:i + 1], 0, **params) for i, k in enumerate(labels)])
     assert ref.abs().max() > 0
     torch.testing.assert_close(ours, ref, rtol=1e-5, atol=1e-6)

@@ -57,7 +57,8 @@ def test_contract_shape_device_and_model_left_as_found(name):
     model.fc.weight.requires_grad_(False)  # an unusual flag that must survive
     model.train()  # and an unusual mode
     hooks_before = sum(len(m._forward_hooks) + len(m._backward_hooks) for m in model.modules())
-    out = resolve(name)(model, x, TARGET, n_steps=4, n_samples=2)
+    method = resolve(name)
+    out = method(model, x, TARGET, **method.accepts({"n_steps": 4, "n_samples": 2}))
     assert out.shape == x.shape and out.device == x.device and out.dtype == torch.float32
     assert torch.isfinite(out).all()
     assert model.training
@@ -70,9 +71,10 @@ def test_contract_shape_device_and_model_left_as_found(name):
                                   "saliency", "gradcam", "smoothgrad:integrated_gradients"])
 def test_chunked_equals_unchunked(name):
     model, x = tiny_cnn(), tiny_inputs()
-    params = {"n_steps": 6, "n_samples": 3, "window": 3, "stride": 2, "stdevs": 0.1}
-    whole = resolve(name)(model, x, TARGET, chunk=10_000, **params)
-    pieces = resolve(name)(model, x, TARGET, chunk=5, **params)
+    method = resolve(name)
+    params = method.accepts({"n_steps": 6, "n_samples": 3, "window": 3, "stride": 2, "stdevs": 0.1})
+    whole = method(model, x, TARGET, chunk=10_000, **params)
+    pieces = method(model, x, TARGET, chunk=5, **params)
     assert whole.abs().max() > 0
     torch.testing.assert_close(pieces, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max()))
 
@@ -94,10 +96,12 @@ class _OutOfMemoryAbove(nn.Module):
 @pytest.mark.parametrize("name", ["integrated_gradients", "smoothgrad", "occlusion"])
 def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(name, caplog):
     inner, x = tiny_cnn(), tiny_inputs()
-    expected = resolve(name)(inner, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+    method = resolve(name)
+    params = method.accepts({"n_steps": 8, "n_samples": 8, "chunk": 64})
+    expected = method(inner, x, TARGET, **params)
     flaky = _OutOfMemoryAbove(inner, limit=9)
     with caplog.at_level(logging.WARNING, logger="xaicli.explain"):
-        got = resolve(name)(flaky, x, TARGET, n_steps=8, n_samples=8, chunk=64)
+        got = method(flaky, x, TARGET, **params)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
     import re
 
@@ -115,6 +119,23 @@ def test_out_of_memory_at_one_image_is_a_clear_error():
     flaky = _OutOfMemoryAbove(tiny_cnn(), limit=0)
     with pytest.raises(XaiError, match="single image"):
         resolve("saliency")(flaky, tiny_inputs(), TARGET, chunk=4)
+
+
+def test_sum_per_image_takes_items_image_major_and_sums_them_per_image():
+    from xaicli.explain.chunks import sum_per_image
+
+    values = torch.randn(4, 3, 2)  # (image, sub-item, row)
+    seen = []
+
+    def compute(img, sub):
+        seen.append((img.tolist(), sub.tolist()))
+        return values[img, sub]
+
+    out = sum_per_image(torch.zeros(4, 2), 3, 5, compute)
+    torch.testing.assert_close(out, values.sum(1))
+    assert [len(i) for i, _ in seen] == [5, 5, 2]
+    assert seen[0] == ([0, 0, 0, 1, 1], [0, 1, 2, 0, 1])  # image-major: a chunk's images are contiguous
+    assert all(i == sorted(i) for i, _ in seen)
 
 
 def test_budget_sets_the_chunk():
@@ -137,11 +158,11 @@ def test_cpu_chunks_keep_each_activation_under_the_cap():
     assert chunk_size(model, x, budget_mb=1e6, chunk=7) == 7
 
 
-def test_gradcam_layer_is_last_spatial_and_mlp_has_none():
-    from xaicli.explain.core import last_spatial_layer
+def test_gradcam_layer_is_the_last_feature_map_not_the_pool_and_mlp_has_none():
+    from xaicli.explain.layers import cam_layer
 
     model = tiny_cnn()
-    assert last_spatial_layer(model, tiny_inputs())[0] == "pool"
+    assert cam_layer(model, tiny_inputs())[0] == "relu2"  # the max-pool after it only resamples
     with pytest.raises(ConfigError, match="spatial output"):
         resolve("gradcam")(_linear(), tiny_inputs(), TARGET)
 
@@ -164,7 +185,58 @@ def test_captum_adapter_runs_other_methods():
     pytest.importorskip("captum")
     model, x = tiny_cnn(), tiny_inputs()
     for name in ("captum:DeepLift", "captum:FeatureAblation", "captum:LayerGradCam"):
-        out = resolve(name)(model, x, TARGET, baseline="zero")
+        method = resolve(name)
+        out = method(model, x, TARGET, **method.accepts({"baseline": "zero"}))
         assert out.shape == x.shape and torch.isfinite(out).all() and out.abs().max() > 0
     with pytest.raises(ConfigError, match="not a Captum"):
         resolve("captum:DeepLif")
+
+
+@pytest.mark.parametrize("name", ["smoothgrad", "vargrad", "smoothgrad:input_x_gradient"])
+def test_smoothgrad_noise_follows_each_image_not_its_batch(name):
+    """Without input_range the noise level is sigma x each image's own range, so an image's map is the
+    same alone and beside a brighter image (its noise draws are the first ones in both cases)."""
+    from xaicli.explain.methods.noise import noise_draws
+
+    model, x = tiny_cnn(), tiny_inputs()
+    x[1] *= 6  # a neighbour with a much wider range
+    assert torch.equal(noise_draws(x[:1], 4, 1.0, 0), noise_draws(x, 4, 1.0, 0)[:1])
+    method = resolve(name)
+    alone = method(model, x[:1], TARGET[:1], n_samples=4, sigma=0.2)
+    together = method(model, x, TARGET, n_samples=4, sigma=0.2)
+    assert alone.abs().max() > 0
+    torch.testing.assert_close(together[:1], alone)
+
+
+@pytest.mark.parametrize("baseline", ["black", "uniform"])
+def test_baselines_without_an_input_range_follow_each_image_not_its_batch(baseline):
+    model, x = tiny_cnn(), tiny_inputs()
+    x[1] *= 6
+    method = resolve("integrated_gradients")
+    alone = method(model, x[:1], TARGET[:1], n_steps=4, baseline=baseline)
+    together = method(model, x, TARGET, n_steps=4, baseline=baseline)
+    assert alone.abs().max() > 0
+    torch.testing.assert_close(together[:1], alone)
+
+
+@pytest.mark.parametrize("name", [*METHODS.names(), "smoothgrad:integrated_gradients", "captum:IntegratedGradients",
+                                  "captum:LayerGradCam"])
+def test_float64_model_and_inputs_give_float64_maps(name):
+    if name.startswith("captum:"):
+        pytest.importorskip("captum")
+    model, x = tiny_cnn(), tiny_inputs()
+    method = resolve(name)
+    params = method.accepts({"n_steps": 4, "n_samples": 2, "window": 3, "stride": 2})
+    single = method(model, x, TARGET, **params)
+    double = method(model.double(), x.double(), TARGET, **params)
+    assert double.dtype == torch.float64 and double.shape == x.shape
+    torch.testing.assert_close(double.float(), single, rtol=1e-3, atol=1e-4 * float(single.abs().max()))
+
+
+def test_occlusion_counts_its_passes_from_the_input_size():
+    from xaicli.explain.methods.occlusion import window_masks
+
+    params = {"window": 4, "stride": 2}
+    for h, w in ((13, 17), (64, 64)):
+        assert resolve("occlusion").passes(params, (1, h, w)) == len(window_masks(h, w, 4, 2, "cpu"))
+    assert resolve("smoothgrad:occlusion").passes({**params, "n_samples": 3}, (1, 13, 17)) == 3 * 6 * 8

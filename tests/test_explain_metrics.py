@@ -10,8 +10,8 @@ from explain_helpers import tiny_cnn, tiny_inputs
 from torch import nn
 
 from xaicli.explain.measures.faithfulness import area, curves, faithfulness, pixel_ranks
-from xaicli.explain.registry import resolve
 from xaicli.explain.measures.sanity import degenerate_maps, randomization_test, spearman
+from xaicli.explain.registry import resolve
 
 BLACK = -0.4242  # the MNIST pixel 0 after normalisation by mean 0.1307, std 0.3081
 
@@ -108,7 +108,7 @@ def test_randomization_passes_saliency_on_a_trained_model(trained):
     result = randomization_test(resolve("saliency"), model, x[:6], pred)
     assert result["verdict"] == "pass", result
     assert result["final_spearman"] < result["threshold"] == 0.5
-    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))  # the original is untouched
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))  # the original is untouched
 
 
 def test_spearman_handles_ties_and_constants():
@@ -138,8 +138,44 @@ def test_a_cam_that_vanishes_under_random_weights_counts_as_changed():
 
 
 def test_pick_images_takes_the_classes_in_turn():
-    from xaicli.explain.command import pick_images
+    from xaicli.explain.selection import pick_images
 
     labels = torch.tensor([0, 0, 0, 1, 1, 2])
     assert pick_images(labels, 4).tolist() == [0, 3, 5, 1]
     assert pick_images(labels, 10).tolist() == [0, 3, 5, 1, 4, 2]
+
+
+def test_measures_declare_the_csv_header_in_its_old_order():
+    from xaicli.explain.measures import columns
+
+    assert [c.name for c in columns()] == [
+        "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random", "randomization_verdict",
+        "randomization_spearman", "seconds", "images_per_s", "degenerate"]
+
+
+def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path, monkeypatch):
+    import csv
+    import json
+
+    from xaicli.explain import measures
+    from xaicli.explain.measures.base import Column, Settings, measure
+    from xaicli.explain.pipeline import Batch, explain_section
+    from xaicli.explain.report import metric_table
+
+    @measure("peak", Column("peak", "peak |map|", "higher"))
+    def peak(ctx):
+        return {"peak": float(ctx.maps.abs().max())}
+
+    monkeypatch.setattr(measures, "MEASURES", [*measures.MEASURES, peak])
+    model, x = tiny_cnn(), tiny_inputs()
+    target = torch.tensor([0, 3, 1])
+    batch = Batch(model, x, torch.sigmoid(x).numpy(), target, [0, 1, 2], ["a", "b", "c"], fill=0.0)
+    result = explain_section(batch, [resolve("saliency")], tmp_path, Settings(sanity=False, curve_steps=4))
+    expected = float(resolve("saliency")(model, x, target).abs().max())
+    assert result["methods"]["saliency"]["peak"] == pytest.approx(expected)
+    assert json.loads((tmp_path / "metrics.json").read_text())["methods"]["saliency"]["peak"] == pytest.approx(expected)
+    rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
+    assert list(rows[0])[-1] == "peak" and float(rows[0]["peak"]) == pytest.approx(expected)
+    assert rows[0]["randomization_verdict"] == "not run"
+    table = metric_table(result["methods"])
+    assert "peak |map| &uarr;" in table and "deletion AUC &darr;" in table and "<td class='not run'>" in table

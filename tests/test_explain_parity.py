@@ -44,7 +44,7 @@ def _noise_ref(kind, inner_cls, inner_kwargs=None):
 
 def _gradcam_pp_reference(model, x, t, monkeypatch):
     """Grad-CAM++ image by image with plain autograd, from the paper's closed form."""
-    layer = model.pool
+    layer = model.relu2  # the automatic layer: the activation after the last convolution
     maps = []
     for i in range(len(x)):
         acts: dict = {}
@@ -99,10 +99,10 @@ CASES = {
                                                                      generator=torch.Generator().manual_seed(5))}),
     "guided_backprop": (lambda m, x, t, mp: captum_attr.GuidedBackprop(m).attribute(x, target=t), {}),
     "gradcam": (lambda m, x, t, mp: captum_attr.LayerAttribution.interpolate(
-        captum_attr.LayerGradCam(m, m.pool).attribute(x, target=t, relu_attributions=True), x.shape[2:],
+        captum_attr.LayerGradCam(m, m.relu2).attribute(x, target=t, relu_attributions=True), x.shape[2:],
         interpolate_mode="bilinear"), {}),
     "gradcam_pp": (_gradcam_pp_reference, {}),
-    "guided_gradcam": (lambda m, x, t, mp: captum_attr.GuidedGradCam(m, m.pool).attribute(
+    "guided_gradcam": (lambda m, x, t, mp: captum_attr.GuidedGradCam(m, m.relu2).attribute(
         x, target=t, interpolate_mode="bilinear"), {}),
     "occlusion": (_occlusion_ref, {"window": 3, "stride": 2, "baseline": torch.tensor(0.5)}),
 }
@@ -147,3 +147,23 @@ def test_smoothgrad_wraps_any_method(monkeypatch):
     ref = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(model)).attribute(
         x, nt_type="smoothgrad", nt_samples=3, stdevs=0.1, target=TARGET, n_steps=8, method="riemann_middle")
     assert_close_to_scale(ours, ref)
+
+
+@pytest.mark.parametrize("baseline", ["uniform", "mean", "black"])
+def test_smoothgrad_builds_the_inner_baseline_from_the_clean_images(baseline, monkeypatch):
+    """Without input_range or mean_image (a Python call, generated images) the inner method's baseline
+    comes from each clean image, repeated over its noisy copies as Captum's NoiseTunnel does: the
+    result does not depend on the chunk, and a chunk of one image does not give IG a zero path."""
+    from xaicli.explain.baselines import make_baseline
+    from xaicli.explain.methods.noise import noise_draws, noise_stdev
+
+    model, x = tiny_cnn(), tiny_inputs()
+    params = {"n_samples": 3, "sigma": 0.1, "n_steps": 8, "rule": "riemann_middle", "baseline": baseline, "seed": 2}
+    method = resolve("smoothgrad:integrated_gradients")
+    whole = method(model, x, TARGET, chunk=10_000, **params)
+    assert_close_to_scale(method(model, x, TARGET, chunk=1, **params), whole)
+    _patch_noise(monkeypatch, noise_draws(x, 3, noise_stdev(x, 0.1), 2))
+    ref = captum_attr.NoiseTunnel(captum_attr.IntegratedGradients(model)).attribute(
+        x, nt_type="smoothgrad", nt_samples=3, stdevs=0.1, target=TARGET, baselines=make_baseline(x, baseline, seed=2),
+        n_steps=8, method="riemann_middle")
+    assert_close_to_scale(whole, ref)

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import XaiError
+from xaicli.explain.layers import module_calls
 
 log = logging.getLogger("xaicli.explain")
 R = TypeVar("R")
@@ -24,14 +25,8 @@ CPU_TENSOR_CAP = 16 * 2**20  # bytes: the largest activation of a chunk on the C
 
 def activation_profile(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     """(all activations, the largest one) of one image's forward pass in bytes, from one probe pass."""
-    from xaicli.explain.core import leaf_modules_in_order
-
-    sizes = [example[:1].numel() * 4]
-    for _, _, shape in leaf_modules_in_order(model, example):
-        n = 4
-        for s in shape[1:]:
-            n *= s
-        sizes.append(n)
+    sizes = [example[:1].numel() * example.element_size()]
+    sizes += [c.output.numel() * c.output.element_size() for c in module_calls(model, example, leaves_only=True)]
     return sum(sizes), max(sizes)
 
 
@@ -92,3 +87,23 @@ def run_chunked(total: int, chunk: int, compute: Callable[[int, int], R],
         consume(start, stop, result)
         start = stop
     return chunk
+
+
+def sum_per_image(out: torch.Tensor, per_image: int, chunk: int,
+                  compute: Callable[[torch.Tensor, torch.Tensor], torch.Tensor]) -> torch.Tensor:
+    """Add the rows of every (image, sub-item) pair into out[image] and return out.
+
+    The len(out) * per_image items are taken image-major (item k is image k // per_image, sub-item
+    k % per_image), so a chunk's images are contiguous; compute(images, subitems) returns one row per
+    item (the shape of out[0]), and run_chunked sizes the chunks and retries them on out-of-memory.
+    """
+
+    def rows(start: int, stop: int) -> torch.Tensor:
+        k = torch.arange(start, stop, device=out.device)
+        return compute(k // per_image, k % per_image)
+
+    def add(start: int, stop: int, result: torch.Tensor) -> None:
+        out.index_add_(0, torch.arange(start, stop, device=out.device) // per_image, result)
+
+    run_chunked(len(out) * per_image, chunk, rows, add)
+    return out

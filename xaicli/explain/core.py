@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import warnings
 from typing import Callable, Iterator, Sequence
 
 import torch
@@ -27,6 +28,16 @@ def expand_target(target, n: int, device: torch.device) -> torch.Tensor | None:
     return target
 
 
+def check_target(target: torch.Tensor, classes: int) -> None:
+    """A ConfigError naming the number of classes when a target is negative or not below it."""
+    if target.numel() == 0:
+        return
+    lo, hi = torch.stack([target.min(), target.max()]).tolist()
+    if lo < 0 or hi >= classes:
+        bad = lo if lo < 0 else hi
+        raise ConfigError(f"target class {bad} is out of range: the model gives {classes} classes (0..{classes - 1})")
+
+
 def select(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """The score explained, one per row: output[i, target[i]], or output itself when it is (N,)."""
     if target is None:
@@ -35,6 +46,7 @@ def select(output: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
         if output.ndim != 1:
             raise ValueError(f"the model returns {tuple(output.shape)}; give a target class")
         return output
+    check_target(target, output.shape[1])
     return output.gather(1, target.view(-1, 1)).squeeze(1)
 
 
@@ -50,6 +62,43 @@ def parameters_frozen(model: nn.Module) -> Iterator[nn.Module]:
     finally:
         for p, flag in flags:
             p.requires_grad_(flag)
+
+
+MODE_DEPENDENT = (nn.modules.batchnorm._BatchNorm, nn.modules.dropout._DropoutNd)
+
+
+@contextlib.contextmanager
+def model_as_found(model: nn.Module, method: str) -> Iterator[nn.Module]:
+    """Run a method on a model in whatever mode the caller left it (not switched to eval), with a
+    one-line warning when that is training mode with batch norm or dropout: the maps then depend on
+    how the images are chunked (batch statistics, random masks). Batch-norm running statistics, which
+    every training-mode forward pass updates, are put back afterwards."""
+    training = [m for m in model.modules() if m.training and isinstance(m, MODE_DEPENDENT)]
+    if training:
+        warnings.warn(f"{method}: the model is in training mode with batch norm or dropout, so its maps depend on "
+                      "how the images are chunked; call model.eval() first to explain the model as it predicts",
+                      UserWarning, stacklevel=4)
+    norms = [m for m in training if isinstance(m, nn.modules.batchnorm._BatchNorm)]
+    saved = [{k: v.clone() for k, v in m.named_buffers(recurse=False)} for m in norms]
+    try:
+        yield model
+    finally:
+        with torch.no_grad():
+            for m, buffers in zip(norms, saved, strict=True):
+                for k, v in buffers.items():
+                    getattr(m, k).copy_(v)
+
+
+@contextlib.contextmanager
+def eval_mode(model: nn.Module) -> Iterator[nn.Module]:
+    """The model in eval mode inside the block; every module's own mode is restored afterwards."""
+    modes = [(m, m.training) for m in model.modules()]
+    try:
+        model.eval()
+        yield model
+    finally:
+        for m, mode in modes:
+            m.training = mode
 
 
 @contextlib.contextmanager
@@ -72,35 +121,6 @@ def input_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor 
         score = select(model(x), target)
         (grad,) = torch.autograd.grad(score.sum(), x)
     return grad
-
-
-def leaf_modules_in_order(model: nn.Module, example: torch.Tensor) -> list[tuple[str, nn.Module, tuple]]:
-    """(name, module, output shape) of every leaf module in the order a forward pass calls it.
-
-    One probe pass on a single example, without gradients; the hooks are removed afterwards.
-    """
-    names = {m: n for n, m in model.named_modules()}
-    seen: list[tuple[str, nn.Module, tuple]] = []
-
-    def record(module, _inp, out):
-        if isinstance(out, torch.Tensor):
-            seen.append((names.get(module, "?"), module, tuple(out.shape)))
-
-    leaves = [m for m in model.modules() if not list(m.children())]
-    with hooks([lambda m=m: m.register_forward_hook(record) for m in leaves]), torch.no_grad():
-        model(example[:1])
-    return seen
-
-
-def last_spatial_layer(model: nn.Module, example: torch.Tensor) -> tuple[str, nn.Module]:
-    """The last module (in call order) whose output is (N, C, H, W) with H x W > 1: Grad-CAM's layer."""
-    layers = leaf_modules_in_order(model, example)
-    spatial = [(n, m) for n, m, shape in layers if len(shape) == 4 and shape[2] * shape[3] > 1]
-    if not spatial:
-        kinds = ", ".join(dict.fromkeys(type(m).__name__ for _, m, _ in layers)) or "none"
-        raise ConfigError("Grad-CAM needs a layer with spatial output (N, C, H, W); this model has none "
-                          f"(its layers: {kinds}). Use saliency, integrated_gradients or occlusion instead.")
-    return spatial[-1]
 
 
 def upsample(maps: torch.Tensor, like: torch.Tensor, mode: str = "bilinear") -> torch.Tensor:

@@ -17,7 +17,9 @@ import torch
 from xaicli.errors import ConfigError
 from xaicli.explain import render
 from xaicli.explain.core import generator_for, select
+from xaicli.explain.methods.integrated import integrated_gradients
 from xaicli.explain.pipeline import Batch, explain_section
+from xaicli.explain.selection import method_params, pick_images, resolve_methods, settings_from
 from xaicli.explain.targets import (
     DiscriminatorLogit,
     LatentToClassifier,
@@ -42,8 +44,6 @@ def _class_labels(task, n: int, device) -> torch.Tensor | None:
 def discriminator_batch(restored, ecfg) -> Batch:
     task, dev = restored.task, restored.task.device
     if ecfg.inputs == "real":
-        from xaicli.explain.command import pick_images
-
         x_all, y_all = restored.data.split(ecfg.split)
         idx = pick_images(y_all, ecfg.n)
         n = len(idx)
@@ -55,24 +55,27 @@ def discriminator_batch(restored, ecfg) -> Batch:
         with torch.no_grad():
             x = task.generate(n, ecfg.seed, labels=labels).float()
     model = DiscriminatorLogit(task.discriminator, task.conditional, task.num_classes)
+    # explain.layer names a layer of the discriminator; the wrapper calls a conditional one once per
+    # class, on purpose (each image's score reads its own class's call)
+    layer = f"discriminator.{ecfg.layer}" if ecfg.layer else ""
     target = labels if task.conditional else torch.zeros(n, dtype=torch.long, device=dev)
     with torch.no_grad():
         p = torch.sigmoid(select(model(x), target))
     rows = [f"#{i} D(real) {p[i]:.2f}" + (f"\nclass {int(labels[i])}" if labels is not None else "") for i in range(n)]
     ref = task.to_model_input(restored.data.x_train[:5000].to(dev)).float().mean(0, keepdim=True) \
         if restored.data is not None else None
-    from xaicli.explain.command import method_params
-
-    return Batch(model, x, _display(x), target, list(range(n)), rows, fill=GAN_RANGE[0], kind="sigmoid",
-                 params=method_params(ecfg, GAN_RANGE, ref))
+    return Batch(model, x, _display(x), target, list(range(n)), rows, fill=GAN_RANGE[0], score="sigmoid",
+                 params=method_params(ecfg, GAN_RANGE, ref, layer, allow_reused_layer=task.conditional))
 
 
 def load_classifier(run: str, device):
+    """A classifier run to score generated images: any run whose task has a classifier `model`."""
     from xaicli.runs.restore import restore
 
     clf = restore(run, "best", device=str(device))
-    if clf.task.kind != "classifier":
-        raise ConfigError(f"explain.classifier {run}: a {clf.task.kind} run, expected a classifier run")
+    if not isinstance(getattr(clf.task, "model", None), torch.nn.Module):
+        raise ConfigError(f"explain.classifier {run}: a {getattr(clf.task, 'kind', 'non-classifier')} run, "
+                          "expected a classifier run")
     return clf
 
 
@@ -86,16 +89,12 @@ def generated_batch(task, scorer, ecfg, choice) -> tuple[Batch, torch.Tensor | N
     probs = logits.softmax(1)
     rows = [f"#{i} pred {int(probs[i].argmax())} ({float(probs[i].max()):.2f})"
             + (f"\nasked {int(labels[i])}" if labels is not None else "") for i in range(len(x))]
-    from xaicli.explain.command import method_params
-
-    return Batch(scorer, x, _display(x), target, list(range(len(x))), rows, fill=GAN_RANGE[0], kind="softmax",
+    return Batch(scorer, x, _display(x), target, list(range(len(x))), rows, fill=GAN_RANGE[0], score="softmax",
                  params=method_params(ecfg, GAN_RANGE, None)), labels
 
 
 def explain_generator(task, scorer, ecfg, choice, out: Path, log) -> dict:
     """IG over z of the classifier's class score for G(z); one bar chart per sample."""
-    from xaicli.explain.methods.integrated import integrated_gradients
-
     dev, n = task.device, ecfg.n
     z = torch.randn(n, task.latent_dim, generator=generator_for(dev, ecfg.seed), device=dev)
     labels = _class_labels(task, n, dev)
@@ -134,33 +133,34 @@ def explain_generator(task, scorer, ecfg, choice, out: Path, log) -> dict:
                       f"{summary['completeness_error_max']:.3g}"]}
 
 
-def explain_gan(restored, ecfg, folder: Path, explicit: bool, log) -> dict:
-    from xaicli.explain.command import has_spatial_layer, resolve_methods, settings_from
-
+def explain_gan(restored, ecfg, new_folder, explicit: bool, log) -> dict[str, dict]:
+    """The discriminator's section and, given a classifier run, the generated digits' and the
+    generator's; `new_folder()` creates the output folder once the request is valid."""
     task = restored.task
     settings = settings_from(ecfg)
-    sections: dict[str, dict] = {}
     batch = discriminator_batch(restored, ecfg)
-    methods, skipped = resolve_methods(ecfg.methods, explicit, has_spatial_layer(batch.model, batch.inputs))
+    methods, skipped = resolve_methods(ecfg.methods, explicit, batch)
     notes = [] if ecfg.target == "pred" else [f"--target {ecfg.target} does not apply to the discriminator, "
                                               f"which is always explained by its real logit"]
-    sections["discriminator"] = {"title": f"discriminator: its real logit on {ecfg.inputs} images", "path": ".",
-                                 "notes": notes, **explain_section(batch, methods, folder, settings, skipped, log)}
     clf_run = ecfg.classifier or restored.cfg.eval.classifier
     if not clf_run:
-        sections["discriminator"]["notes"].append(
-            "no classifier run given (--classifier RUN, explain.classifier or eval.classifier): generated digits "
-            "and the generator's latent attribution are not explained")
+        notes.append("no classifier run given (--classifier RUN, explain.classifier or eval.classifier): generated "
+                     "digits and the generator's latent attribution are not explained")
+    else:  # everything is checked before the folder exists
+        clf = load_classifier(clf_run, task.device)
+        scorer = PixelsToClassifier(clf.task.model, clf.data.mean, clf.data.std).to(task.device).eval()
+        choice = parse_target(ecfg.target, clf.data.num_classes)
+        gen_batch, _ = generated_batch(task, scorer, ecfg, choice)
+        gen_methods, gen_skipped = resolve_methods(ecfg.methods, explicit, gen_batch)
+    folder = new_folder()
+    sections = {"discriminator": {"title": f"discriminator: its real logit on {ecfg.inputs} images", "path": ".",
+                                  "notes": notes, **explain_section(batch, methods, folder, settings, skipped, log)}}
+    if not clf_run:
         return sections
-    clf = load_classifier(clf_run, task.device)
-    scorer = PixelsToClassifier(clf.task.model, clf.data.mean, clf.data.std).to(task.device).eval()
-    choice = parse_target(ecfg.target, clf.data.num_classes)
-    gen_batch, _ = generated_batch(task, scorer, ecfg, choice)
-    methods, skipped = resolve_methods(ecfg.methods, explicit, has_spatial_layer(scorer, gen_batch.inputs))
     title = ("classifier on generated digits of each class" if task.conditional
              else "classifier on generated digits")
     sections["generated_classifier"] = {
         "title": f"{title} ({clf.cfg.model.name}, {clf.run_dir})", "path": "generated_classifier",
-        **explain_section(gen_batch, methods, folder / "generated_classifier", settings, skipped, log)}
+        **explain_section(gen_batch, gen_methods, folder / "generated_classifier", settings, gen_skipped, log)}
     sections["generator"] = explain_generator(task, scorer, ecfg, choice, folder / "generator", log)
     return sections

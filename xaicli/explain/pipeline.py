@@ -1,5 +1,5 @@
-"""Explain one batch with several methods, measure each, and write the section's files:
-`<method>/<idx>.png`, attributions.npz, grid.png, curves.png, metrics.json and metrics.csv."""
+"""Explain one batch with several methods, measure each (measures.MEASURES), and write the section's
+files: `<method>/<idx>.png`, attributions.npz, grid.png, curves.png, metrics.json and metrics.csv."""
 
 from __future__ import annotations
 
@@ -14,14 +14,10 @@ import torch
 from torch import nn
 
 from xaicli.errors import ConfigError
-from xaicli.explain import render
-from xaicli.explain.measures.faithfulness import faithfulness
+from xaicli.explain import measures, render
+from xaicli.explain.measures.base import Context, Settings
 from xaicli.explain.registry import Method
-from xaicli.explain.measures.sanity import degenerate_maps, randomization_test
 from xaicli.runs.files import atomic_write_bytes, atomic_write_text, write_json
-
-CSV_FIELDS = ("method", "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random",
-              "randomization_verdict", "randomization_spearman", "seconds", "images_per_s", "degenerate")
 
 
 @dataclass
@@ -35,17 +31,9 @@ class Batch:
     indices: list[int]  # file names of the overlays (dataset indices, or sample numbers)
     row_labels: list[str]  # grid labels: prediction and score
     fill: float  # the "removed pixel" value for deletion and insertion (model-input units)
-    kind: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
+    score: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
     params: dict = field(default_factory=dict)  # method parameters (baseline, n_steps, input_range, ...)
-
-
-@dataclass
-class Settings:
-    sanity: bool = True
-    threshold: float = 0.5
-    seed: int = 0
-    budget_mb: float | None = None
-    curve_steps: int = 20
+    layer: dict = field(default_factory=dict)  # the layer class activation maps read: name, and how chosen
 
 
 def folder_name(method: str) -> str:
@@ -57,38 +45,29 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def measure(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Tensor, dict]:
-    """Run one method (timed), then its faithfulness, sanity and degenerate-map checks."""
-    params = {**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb}
+def run_measures(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Tensor, dict]:
+    """Run one method (timed), then every measure of MEASURES on its maps."""
+    params = method.accepts({**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb})
     _sync(batch.inputs.device)
     t0 = time.perf_counter()
     maps = method(batch.model, batch.inputs, batch.target, **params).detach()
     _sync(batch.inputs.device)
-    seconds = time.perf_counter() - t0
-    n = len(batch.inputs)
-    m: dict = {"signed": method.signed, "seconds": round(seconds, 4), "images_per_s": round(n / max(seconds, 1e-9), 2)}
-    m.update(faithfulness(batch.model, batch.inputs, maps, batch.target, batch.fill, settings.curve_steps,
-                          batch.kind, settings.seed, settings.budget_mb))
-    if settings.sanity:
-        m["randomization"] = randomization_test(method, batch.model, batch.inputs, batch.target, params,
-                                                settings.threshold, settings.seed, original=maps)
-    m["degenerate"] = degenerate_maps(maps)
-    return maps, m
+    context = Context(method, batch.model, batch.inputs, maps, batch.target, batch.fill, batch.score, params,
+                      settings, time.perf_counter() - t0)
+    metrics: dict = {"signed": method.signed}
+    for each in measures.MEASURES:
+        metrics.update(each(context))
+    return maps, metrics
 
 
 def csv_text(metrics: dict[str, dict]) -> str:
+    """One row per method, one column per measure column."""
+    cols = measures.columns()
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=["method", *(c.name for c in cols)], lineterminator="\n")
     writer.writeheader()
     for name, m in metrics.items():
-        rnd = m.get("randomization", {})
-        writer.writerow({
-            "method": name, **{k: m.get(k) for k in ("deletion_auc", "deletion_auc_random", "insertion_auc",
-                                                      "insertion_auc_random", "seconds", "images_per_s")},
-            "randomization_verdict": rnd.get("verdict", "not run"),
-            "randomization_spearman": rnd.get("final_spearman"),
-            "degenerate": ";".join(f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items()),
-        })
+        writer.writerow({"method": name, **{c.name: c.cell(m) for c in cols}})
     return buf.getvalue()
 
 
@@ -101,7 +80,7 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
         if log:
             log(f"explain: {method.name} on {len(batch.inputs)} images")
         try:
-            maps, m = measure(method, batch, settings)
+            maps, m = run_measures(method, batch, settings)
         except ConfigError as exc:
             (skipped if skipped is not None else {})[method.name] = str(exc)
             if skipped is None:
@@ -124,7 +103,8 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
     render.save_grid(out / "grid.png", batch.display, maps_np, {m.name: m.signed for m in methods if m.name in results},
                      batch.row_labels)
     render.save_curves(out / "curves.png", results)
+    layer = {"layer": batch.layer} if batch.layer and any(m.reads_layer for m in methods if m.name in results) else {}
     write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
-                                      "score": batch.kind})
+                                      "score": batch.score, **layer})
     atomic_write_text(out / "metrics.csv", csv_text(results))
-    return {"methods": results, "skipped": skipped or {}}
+    return {"methods": results, "skipped": skipped or {}, **layer}

@@ -1,69 +1,107 @@
 """The METHODS registry: each entry is a Method with the contract `(model, inputs, target, **params)`.
 
-Names resolve as: a registered name (`saliency`), a SmoothGrad variant over any method
-(`smoothgrad:integrated_gradients`, `smoothgrad_sq:...`, `vargrad:...`), or a Captum method through
-the adapter (`captum:DeepLift`). Unknown params are dropped, so one params dict serves every method.
+Names resolve as: a registered name (`saliency`), or `<prefix>:<rest>` where a method module registered
+the prefix with a factory: the SmoothGrad family over any method (`smoothgrad:integrated_gradients`,
+`smoothgrad_sq:...`, `vargrad:...`, in methods/noise.py) and Captum's methods through the adapter
+(`captum:DeepLift`, in methods/captum.py). This module imports no method: the registries load the
+method modules by name on first use.
+
+Calling a Method checks its params: an unknown one is an error that names the accepted ones. The
+pipeline, which hands one shared dict to every method, keeps what each takes (`Method.accepts`).
 """
 
 from __future__ import annotations
 
 import inspect
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Callable
 
 from xaicli.errors import ConfigError
+from xaicli.explain.core import model_as_found
 from xaicli.registry import Registry, did_you_mean
 
-METHODS: Registry = Registry("explanation method", modules=(
+METHOD_MODULES = (
     "xaicli.explain.methods.gradients", "xaicli.explain.methods.integrated", "xaicli.explain.methods.noise",
-    "xaicli.explain.methods.cam", "xaicli.explain.methods.occlusion",
-))
-NOISE_KINDS = ("smoothgrad", "smoothgrad_sq", "vargrad")
+    "xaicli.explain.methods.cam", "xaicli.explain.methods.occlusion", "xaicli.explain.methods.captum",
+)
+METHODS: Registry = Registry("explanation method", modules=METHOD_MODULES)
+PREFIXES: Registry = Registry("method prefix", modules=METHOD_MODULES)  # name -> factory(rest) -> Method
+CONTRACT = ("model", "inputs", "target")
+
+
+def one_pass(params: dict, shape: tuple) -> int:
+    return 1
 
 
 @dataclass(frozen=True)
 class Method:
-    """An attribution method: the function, whether its maps carry a sign, and its cost per image."""
+    """An attribution method: the function, whether its maps carry a sign, its cost per image (forward
+    + backward passes, from the params and one input's (C, H, W) shape), the params fixed by its name
+    (smoothgrad's base method) and, when the function takes **params, the names it accepts."""
 
     name: str
     fn: Callable
     signed: bool  # signed maps are drawn with a diverging colormap, magnitudes with a sequential one
-    passes: Callable[[dict], int] = field(default=lambda params: 1)  # forward+backward passes per image
-    bound: dict = field(default_factory=dict)  # params fixed by the name (smoothgrad's base method)
+    passes: Callable[[dict, tuple], int] = one_pass
+    bound: dict = field(default_factory=dict)
+    accepted: tuple[str, ...] | None = None  # None: the keyword parameters of fn
+
+    @cached_property
+    def parameters(self) -> tuple[str, ...]:
+        """The parameters a caller may pass."""
+        if self.accepted is not None:
+            return self.accepted
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return tuple(k for k, p in inspect.signature(self.fn).parameters.items()
+                     if p.kind in kinds and k not in CONTRACT and k not in self.bound)
+
+    @property
+    def reads_layer(self) -> bool:
+        """Class activation maps (and Captum's layer methods) read a layer of the model."""
+        return "layer" in self.parameters
 
     def accepts(self, params: dict) -> dict:
-        sig = inspect.signature(self.fn).parameters
-        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in sig.values()):
-            return dict(params)
-        return {k: v for k, v in params.items() if k in sig}
+        """The params this method takes, from a dict shared by several methods."""
+        return {k: v for k, v in params.items() if k in self.parameters}
+
+    def check(self, params: dict) -> None:
+        """A ConfigError for a parameter this method does not take (a misspelling, or another method's)."""
+        for key in params:
+            if key not in self.parameters:
+                raise ConfigError(f"{self.name}: unknown parameter '{key}'{did_you_mean(key, list(self.parameters))}; "
+                                  f"it accepts: {', '.join(self.parameters) or 'none'}")
 
     def __call__(self, model, inputs, target=None, **params):
-        return self.fn(model, inputs, target, **{**self.accepts(params), **self.bound})
+        """The method on a batch: params checked, a model in training mode warned about (core.model_as_found)."""
+        self.check(params)
+        with model_as_found(model, self.name):
+            return self.fn(model, inputs, target, **params, **self.bound)
+
+    def apply(self, model, inputs, target, params: dict):
+        """The method with the params it takes from a shared dict, unchecked: for wrappers (SmoothGrad)."""
+        return self.fn(model, inputs, target, **self.accepts(params), **self.bound)
 
 
-def register_method(name: str, signed: bool, passes: Callable[[dict], int] | None = None):
-    def decorate(fn: Callable) -> Callable:
-        METHODS.register(name)(Method(name, fn, signed, passes or (lambda params: 1)))
-        return fn
+def register_method(name: str, signed: bool, passes: Callable[[dict, tuple], int] | None = None):
+    """Register a function under `name`; the module-level name becomes the Method."""
+
+    def decorate(fn: Callable) -> Method:
+        method = Method(name, fn, signed, passes or one_pass)
+        METHODS.register(name)(method)
+        return method
 
     return decorate
 
 
+def register_prefix(prefix: str, factory: Callable[[str], Method]) -> None:
+    """`<prefix>:<rest>` resolves to factory(rest)."""
+    PREFIXES.register(prefix)(factory)
+
+
 def resolve(name: str) -> Method:
-    """A Method for a registered name, `<noise kind>:<method>`, or `captum:<Name>`."""
-    if name.startswith("captum:"):
-        from xaicli.explain.methods.captum import captum_method
-
-        return captum_method(name.split(":", 1)[1])
+    """A Method for a registered name or `<prefix>:<rest>`."""
     if ":" in name:
-        kind, base = name.split(":", 1)
-        if kind not in NOISE_KINDS:
-            raise ConfigError(f"unknown method prefix '{kind}:'{did_you_mean(kind, [*NOISE_KINDS, 'captum'])}; "
-                              f"use one of {', '.join(NOISE_KINDS)} or captum")
-        inner = resolve(base)
-        from xaicli.explain.methods.noise import noise_tunnel
-
-        return Method(name, noise_tunnel, signed=inner.signed and kind == "smoothgrad",
-                      passes=lambda params: params.get("n_samples", 10) * inner.passes(params),
-                      bound={"kind": kind, "base": inner})
+        prefix, rest = name.split(":", 1)
+        return PREFIXES.get(prefix, key="explain.methods")(rest)
     return METHODS.get(name, key="explain.methods")

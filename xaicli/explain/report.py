@@ -6,6 +6,8 @@ import base64
 import html
 from pathlib import Path
 
+from xaicli.explain import measures
+from xaicli.explain.pipeline import folder_name
 from xaicli.runs.files import atomic_write_text
 
 STYLE = """
@@ -29,19 +31,21 @@ def _fmt(v) -> str:
     return "" if v is None else (f"{v:.3f}" if isinstance(v, float) else html.escape(str(v)))
 
 
+ARROWS = {"lower": " &darr;", "higher": " &uarr;", "": ""}
+
+
 def metric_table(methods: dict[str, dict]) -> str:
-    head = ("<tr><th>method</th><th>deletion AUC &darr;</th><th>random</th><th>insertion AUC &uarr;</th>"
-            "<th>random</th><th>randomization test</th><th>Spearman</th><th>seconds</th><th>images/s</th></tr>")
+    """One row per method, one column per measure column (measures.MEASURES), arrows for better."""
+    cols = measures.columns()
+    head = "<tr><th>method</th>" + "".join(f"<th>{html.escape(c.label)}{ARROWS[c.better]}</th>" for c in cols) + "</tr>"
     rows = []
     for name, m in methods.items():
-        rnd = m.get("randomization", {})
-        verdict = rnd.get("verdict", "not run")
-        rows.append(
-            f"<tr><td>{html.escape(name)}</td><td>{_fmt(m.get('deletion_auc'))}</td>"
-            f"<td>{_fmt(m.get('deletion_auc_random'))}</td><td>{_fmt(m.get('insertion_auc'))}</td>"
-            f"<td>{_fmt(m.get('insertion_auc_random'))}</td><td class='{verdict}'>{verdict}</td>"
-            f"<td>{_fmt(rnd.get('final_spearman'))}</td><td>{_fmt(m.get('seconds'))}</td>"
-            f"<td>{_fmt(m.get('images_per_s'))}</td></tr>")
+        cells = []
+        for c in cols:
+            value = c.cell(m)
+            attr = f" class='{html.escape(str(value))}'" if c.classed else ""
+            cells.append(f"<td{attr}>{_fmt(value)}</td>")
+        rows.append(f"<tr><td>{html.escape(name)}</td>{''.join(cells)}</tr>")
     return f"<table>{head}{''.join(rows)}</table>"
 
 
@@ -59,8 +63,6 @@ def warnings_html(section: dict) -> str:
 
 
 def overlays_html(folder: Path, methods: dict) -> str:
-    from xaicli.explain.pipeline import folder_name
-
     rows = []
     for name in methods:
         files = sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
@@ -72,6 +74,9 @@ def overlays_html(folder: Path, methods: dict) -> str:
 def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("layer"):
+        parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
+                     f"</code> ({html.escape(section['layer']['rule'])})</p>")
     if section.get("methods"):
         parts.append(metric_table(section["methods"]))
         for name in ("grid.png", "curves.png"):

@@ -15,6 +15,9 @@ import copy
 import torch
 from torch import nn
 
+from xaicli.explain.layers import module_calls
+from xaicli.explain.measures.base import Column, Context, measure
+
 DEFAULT_THRESHOLD = 0.5
 CAUSES = {
     "nan": "non-finite values: the model or the method produced NaN/Inf gradients (a diverged checkpoint, "
@@ -56,19 +59,17 @@ def map_correlation(original: torch.Tensor, randomized: torch.Tensor) -> float:
 
 
 def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b)])
+    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b, strict=True)])
     vals = vals[~vals.isnan()]
     return float(vals.mean()) if len(vals) else float("nan")
 
 
 def parameter_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
     """Names of leaf modules with parameters, from the top (last called) down to the input."""
-    from xaicli.explain.core import leaf_modules_in_order
-
     names = []
-    for name, module, _ in leaf_modules_in_order(model, example):
-        if any(True for _ in module.parameters(recurse=False)) and name not in names:
-            names.append(name)
+    for call in module_calls(model, example, leaves_only=True):
+        if any(True for _ in call.module.parameters(recurse=False)) and call.name not in names:
+            names.append(call.name)
     return names[::-1]
 
 
@@ -125,3 +126,22 @@ def degenerate_maps(maps: torch.Tensor) -> dict:
     found = {"nan": (~finite).nonzero().flatten().tolist(), "zero": zero.nonzero().flatten().tolist(),
              "constant": constant.nonzero().flatten().tolist()}
     return {kind: {"images": idx, "cause": CAUSES[kind]} for kind, idx in found.items() if idx}
+
+
+@measure("randomization",
+         Column("randomization_verdict", "randomization test", classed=True,
+                value=lambda m: m.get("randomization", {}).get("verdict", "not run")),
+         Column("randomization_spearman", "Spearman", "lower",
+                value=lambda m: m.get("randomization", {}).get("final_spearman")))
+def randomization(ctx: Context) -> dict:
+    """The cascading randomization test, when settings.sanity is on."""
+    if not ctx.settings.sanity:
+        return {}
+    return {"randomization": randomization_test(ctx.method, ctx.model, ctx.inputs, ctx.target, ctx.params,
+                                                ctx.settings.threshold, ctx.settings.seed, original=ctx.maps)}
+
+
+@measure("degenerate", Column("degenerate", "degenerate maps", value=lambda m: ";".join(
+    f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items())))
+def degenerate(ctx: Context) -> dict:
+    return {"degenerate": degenerate_maps(ctx.maps)}

@@ -1,53 +1,46 @@
 """Class activation maps: Grad-CAM (Selvaraju et al. 2017), Grad-CAM++ (Chattopadhay et al. 2018) and
-guided Grad-CAM. The layer is, unless named, the last module with spatial output (N, C, H, W)."""
+guided Grad-CAM. The layer is a named one or the automatic one: see layers.py."""
 
 from __future__ import annotations
 
 import torch
-from torch import nn
 
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
-from xaicli.explain.core import expand_target, hooks, last_spatial_layer, parameters_frozen, select, upsample
+from xaicli.explain.core import expand_target, hooks, parameters_frozen, select, upsample
+from xaicli.explain.layers import cam_layer
+from xaicli.explain.methods.gradients import guided_gradients
 from xaicli.explain.registry import register_method
-
-
-def find_layer(model: nn.Module, inputs: torch.Tensor, layer=None) -> nn.Module:
-    """`layer` as a module, a dotted name, or None for the last spatial layer."""
-    if isinstance(layer, nn.Module):
-        return layer
-    if layer:
-        modules = dict(model.named_modules())
-        if layer not in modules:
-            from xaicli.registry import did_you_mean
-
-            raise ConfigError(f"layer '{layer}' not in the model{did_you_mean(layer, list(modules))}")
-        return modules[layer]
-    return last_spatial_layer(model, inputs)[1]
 
 
 def layer_activations_and_gradients(model, inputs, target, layer):
     """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
-    layer in the forward pass (a wrapper may call it once per class); the hook is removed after."""
+    layer in the forward pass (a wrapper may call it once per class); the hook is removed after.
+
+    The hook keeps the layer's output and hands a clone on to the rest of the model (as Captum does),
+    so an in-place op after the layer (`nn.ReLU(inplace=True)`, a residual `+=`) changes the clone,
+    not the activations kept here."""
     acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
         acts.append(out)
+        return out.clone()
 
     x = inputs.detach().requires_grad_(True)  # so the layer's output is part of a graph
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
         score = select(model(x), target)
         grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
-    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads)]
+    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
 
 
-def _cam(model, inputs, target, layer, weigh, budget_mb, chunk):
+def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chunk):
     """relu(sum_c w_c A_c) per image. When the layer runs several times (a conditional discriminator's
-    logit per class), each image's score depends on one call only; the other calls have zero gradient
-    and so zero weights, and summing the calls' terms gives that call's map."""
+    logit per class, allowed by `allow_reused_layer`), each image's score depends on one call only;
+    the other calls have zero gradient and so zero weights, and summing the calls' terms gives that
+    call's map."""
     target = expand_target(target, len(inputs), inputs.device)
     with parameters_frozen(model):
-        module = find_layer(model, inputs, layer)
+        module = cam_layer(model, inputs, layer, allow_reused_layer)[1]
         size = chunk_size(model, inputs, budget_mb, chunk)
         parts: list[torch.Tensor] = []
 
@@ -79,23 +72,23 @@ def gradcam_pp_weights(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
 
 
 @register_method("gradcam", signed=False)
-def gradcam(model, inputs, target=None, layer=None, interpolate: str = "bilinear", budget_mb=None, chunk=None):
-    """relu(sum_c mean(d score / d A_c) A_c) at the layer, upsampled to the input."""
-    return upsample(_cam(model, inputs, target, layer, gradcam_weights, budget_mb, chunk), inputs, interpolate)
+def gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False, interpolate: str = "bilinear",
+            budget_mb=None, chunk=None):
+    """relu(sum_c mean(d score / d A_c) A_c) at the layer (layers.cam_layer), upsampled to the input."""
+    cam = _cam(model, inputs, target, layer, allow_reused_layer, gradcam_weights, budget_mb, chunk)
+    return upsample(cam, inputs, interpolate)
 
 
 @register_method("gradcam_pp", signed=False)
-def gradcam_pp(model, inputs, target=None, layer=None, interpolate: str = "bilinear", budget_mb=None,
-               chunk=None):
-    return upsample(_cam(model, inputs, target, layer, gradcam_pp_weights, budget_mb, chunk), inputs,
-                    interpolate)
+def gradcam_pp(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
+               interpolate: str = "bilinear", budget_mb=None, chunk=None):
+    cam = _cam(model, inputs, target, layer, allow_reused_layer, gradcam_pp_weights, budget_mb, chunk)
+    return upsample(cam, inputs, interpolate)
 
 
 @register_method("guided_gradcam", signed=True)
-def guided_gradcam(model, inputs, target=None, layer=None, interpolate: str = "bilinear", budget_mb=None,
-                   chunk=None):
+def guided_gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
+                   interpolate: str = "bilinear", budget_mb=None, chunk=None):
     """Guided backpropagation times the upsampled Grad-CAM map."""
-    from xaicli.explain.methods.gradients import guided_gradients
-
-    cam = _cam(model, inputs, target, layer, gradcam_weights, budget_mb, chunk)
+    cam = _cam(model, inputs, target, layer, allow_reused_layer, gradcam_weights, budget_mb, chunk)
     return guided_gradients(model, inputs, target, budget_mb, chunk) * upsample(cam, inputs, interpolate)

@@ -14,7 +14,7 @@ def gradients(model: nn.Module, inputs: torch.Tensor, target, budget_mb: float |
               chunk: int | None = None) -> torch.Tensor:
     """d score / d input for every image, in chunks that fit the memory budget."""
     target = expand_target(target, len(inputs), inputs.device)
-    out = torch.empty_like(inputs, dtype=torch.float32)
+    out = torch.empty_like(inputs)
     with parameters_frozen(model):
         size = chunk_size(model, inputs, budget_mb, chunk)
 
@@ -52,7 +52,7 @@ class _InplaceOff:
             r.inplace = False
 
     def __exit__(self, *exc):
-        for r, f in zip(self.relus, self.flags):
+        for r, f in zip(self.relus, self.flags, strict=True):
             r.inplace = f
 
 

@@ -6,17 +6,17 @@ image's path may span two chunks and a chunk may hold many images: the chunk is 
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.errors import ConfigError
+from xaicli.explain.baselines import make_baseline
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, generator_for, input_gradient, parameters_frozen
 from xaicli.explain.registry import register_method
+from xaicli.registry import did_you_mean
 
 RULES = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid", "gausslegendre")
-BASELINES = ("zero", "black", "mean", "blur", "uniform")
 
 
 def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
@@ -30,9 +30,6 @@ def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
         points, weights = np.polynomial.legendre.leggauss(n_steps)
         return torch.tensor(0.5 * (1 + points)), torch.tensor(0.5 * weights)
     if rule not in RULES:
-        from xaicli.errors import ConfigError
-        from xaicli.registry import did_you_mean
-
         raise ConfigError(f"integration rule '{rule}' unknown{did_you_mean(rule, list(RULES))}; "
                           f"choose one of: {', '.join(RULES)}")
     if n_steps < 2:
@@ -53,76 +50,26 @@ def quadrature(n_steps: int, rule: str) -> tuple[torch.Tensor, torch.Tensor]:
     return alphas.double(), weights
 
 
-def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Separable Gaussian blur per channel with reflected borders."""
-    radius = max(1, int(math.ceil(3 * sigma)))
-    radius = min(radius, x.shape[-1] - 1, x.shape[-2] - 1)
-    t = torch.arange(-radius, radius + 1, device=x.device, dtype=x.dtype)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    k = k / k.sum()
-    c = x.shape[1]
-    padded = torch.nn.functional.pad(x, (radius, radius, radius, radius), mode="reflect")
-    out = torch.nn.functional.conv2d(padded, k.view(1, 1, 1, -1).expand(c, 1, 1, -1), groups=c)
-    return torch.nn.functional.conv2d(out, k.view(1, 1, -1, 1).expand(c, 1, -1, 1), groups=c)
-
-
-def make_baseline(inputs: torch.Tensor, baseline="zero", input_range=None, mean_image=None,
-                  blur_sigma: float = 4.0, seed: int = 0) -> torch.Tensor:
-    """A baseline per image: a tensor, or zero (in the model's input units), black (the lowest input
-    value), mean (the data's mean image, else the batch's), blur (a Gaussian-blurred input) or uniform
-    noise over the input range."""
-    if isinstance(baseline, torch.Tensor):
-        return baseline.to(inputs.device, inputs.dtype).expand_as(inputs)
-    lo, hi = input_range if input_range is not None else (float(inputs.detach().min()), float(inputs.detach().max()))
-    if baseline == "zero":
-        return torch.zeros_like(inputs)
-    if baseline == "black":
-        return torch.full_like(inputs, float(lo))
-    if baseline == "mean":
-        ref = inputs.mean(0, keepdim=True) if mean_image is None else mean_image.to(inputs)
-        return ref.reshape(1, *inputs.shape[1:]).expand_as(inputs)
-    if baseline == "blur":
-        return gaussian_blur(inputs, blur_sigma)
-    if baseline == "uniform":
-        g = generator_for(inputs.device, seed)
-        u = torch.rand(inputs.shape, generator=g, device=inputs.device, dtype=inputs.dtype)
-        return lo + (hi - lo) * u
-    from xaicli.errors import ConfigError
-    from xaicli.registry import did_you_mean
-
-    raise ConfigError(f"baseline '{baseline}' unknown{did_you_mean(str(baseline), list(BASELINES))}; "
-                      f"choose one of: {', '.join(BASELINES)}")
-
-
 def path_gradients(model, inputs, baselines, target, alphas, weights, budget_mb=None, chunk=None):
     """sum_k weights[k] * grad(baseline + alphas[k] (x - baseline)) per image, chunked over all
     (image, step) pairs."""
-    n, steps = len(inputs), len(alphas)
-    target = expand_target(target, n, inputs.device)
+    steps = len(alphas)
+    target = expand_target(target, len(inputs), inputs.device)
     alphas = alphas.to(inputs.device, inputs.dtype)
     weights = weights.to(inputs.device, inputs.dtype)
     diff = inputs - baselines
-    total = torch.zeros_like(inputs)
     shape = (-1,) + (1,) * (inputs.ndim - 1)
+
+    def compute(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        points = baselines[img] + alphas[step].view(shape) * diff[img]
+        grads = input_gradient(model, points, None if target is None else target[img])
+        return grads * weights[step].view(shape)
+
     with parameters_frozen(model):
-        size = chunk_size(model, inputs, budget_mb, chunk)
-
-        def compute(a: int, b: int) -> torch.Tensor:
-            idx = torch.arange(a, b, device=inputs.device)
-            img, step = idx // steps, idx % steps
-            points = baselines[img] + alphas[step].view(shape) * diff[img]
-            grads = input_gradient(model, points, None if target is None else target[img])
-            return grads * weights[step].view(shape)
-
-        def consume(a: int, b: int, g: torch.Tensor) -> None:
-            img = torch.arange(a, b, device=inputs.device) // steps
-            total.index_add_(0, img, g)
-
-        run_chunked(n * steps, size, compute, consume)
-    return total
+        return sum_per_image(torch.zeros_like(inputs), steps, chunk_size(model, inputs, budget_mb, chunk), compute)
 
 
-def _passes(params: dict) -> int:
+def _passes(params: dict, shape: tuple) -> int:
     return int(params.get("n_steps", 50))
 
 
@@ -138,17 +85,17 @@ def integrated_gradients(model, inputs, target=None, n_steps: int = 50, rule: st
 
 def gradient_shap_draws(inputs: torch.Tensor, n_references: int, n_samples: int, stdevs: float, seed: int):
     """The random draws of GradientSHAP, each (N, n_samples, ...): reference index, input noise and
-    the point on the path. Public so a test can feed the same draws to Captum."""
+    the point on the path. Public so a test can feed the same draws to Captum. Drawn in float32 whatever
+    the inputs' precision, so a float64 model gets the same draws."""
     g = generator_for(inputs.device, seed)
     n = len(inputs)
     idx = torch.randint(n_references, (n, n_samples), generator=g, device=inputs.device)
-    noise = torch.randn((n, n_samples, *inputs.shape[1:]), generator=g, device=inputs.device,
-                        dtype=inputs.dtype) * stdevs
-    alpha = torch.rand((n, n_samples), generator=g, device=inputs.device, dtype=inputs.dtype)
+    noise = torch.randn((n, n_samples, *inputs.shape[1:]), generator=g, device=inputs.device).to(inputs.dtype) * stdevs
+    alpha = torch.rand((n, n_samples), generator=g, device=inputs.device).to(inputs.dtype)
     return idx, noise, alpha
 
 
-def _shap_passes(params: dict) -> int:
+def _shap_passes(params: dict, shape: tuple) -> int:
     return int(params.get("n_samples", 20))
 
 
@@ -169,22 +116,15 @@ def gradient_shap(model, inputs, target=None, n_samples: int = 20, stdevs: float
     idx, noise, alpha = gradient_shap_draws(inputs, 1 if per_image else len(refs), n_samples, stdevs, seed)
     target_n = expand_target(target, n, inputs.device)
     shape = (-1,) + (1,) * (inputs.ndim - 1)
-    total = torch.zeros_like(inputs)
+
+    def compute(img: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        x_noisy = inputs[img] + noise[img, s]
+        ref = refs[img] if per_image else refs[idx[img, s]]
+        al = alpha[img, s].view(shape)
+        grads = input_gradient(model, al * x_noisy + (1 - al) * ref, None if target_n is None else target_n[img])
+        return grads * (x_noisy - ref)
+
     with parameters_frozen(model):
-        size = chunk_size(model, inputs, budget_mb, chunk)
-
-        def compute(a: int, b: int) -> torch.Tensor:
-            k = torch.arange(a, b, device=inputs.device)
-            img, s = k // n_samples, k % n_samples
-            x_noisy = inputs[img] + noise[img, s]
-            ref = refs[img] if per_image else refs[idx[img, s]]
-            al = alpha[img, s].view(shape)
-            grads = input_gradient(model, al * x_noisy + (1 - al) * ref,
-                                   None if target_n is None else target_n[img])
-            return grads * (x_noisy - ref)
-
-        def consume(a: int, b: int, g: torch.Tensor) -> None:
-            total.index_add_(0, torch.arange(a, b, device=inputs.device) // n_samples, g)
-
-        run_chunked(n * n_samples, size, compute, consume)
+        total = sum_per_image(torch.zeros_like(inputs), n_samples, chunk_size(model, inputs, budget_mb, chunk),
+                              compute)
     return total / n_samples

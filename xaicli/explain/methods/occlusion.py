@@ -2,7 +2,7 @@
 
 Windows slide with the given stride (the last one may run past the edge and is cropped, as in
 Captum); each pixel gets the mean drop over the windows covering it. The (window, image) pairs are
-evaluated in batched chunks from the memory budget, never one window at a time.
+evaluated in batched chunks from the memory budget (image-major), never one window at a time.
 """
 
 from __future__ import annotations
@@ -11,27 +11,31 @@ import math
 
 import torch
 
-from xaicli.explain.chunks import chunk_size, run_chunked
+from xaicli.explain.baselines import make_baseline
+from xaicli.explain.chunks import chunk_size, sum_per_image
 from xaicli.explain.core import expand_target, parameters_frozen, select
-from xaicli.explain.methods.integrated import make_baseline
 from xaicli.explain.registry import register_method
+
+
+def window_starts(size: int, window: int, stride: int) -> list[int]:
+    """Where the windows along one side start (the last may run past the edge)."""
+    return [i * stride for i in range(math.ceil((size - min(window, size)) / stride) + 1)]
 
 
 def window_masks(height: int, width: int, window: int, stride: int, device) -> torch.Tensor:
     """(P, 1, H, W) float masks, one per window position, rows first."""
     wh, ww = min(window, height), min(window, width)
-    rows = [i * stride for i in range(math.ceil((height - wh) / stride) + 1)]
-    cols = [j * stride for j in range(math.ceil((width - ww) / stride) + 1)]
+    rows, cols = window_starts(height, window, stride), window_starts(width, window, stride)
     masks = torch.zeros(len(rows) * len(cols), 1, height, width, device=device)
     for p, (r, c) in enumerate((r, c) for r in rows for c in cols):
         masks[p, 0, r:r + wh, c:c + ww] = 1
     return masks
 
 
-def _passes(params: dict) -> int:
+def _passes(params: dict, shape: tuple) -> int:
+    """Forward passes per image: one per window position on an input of this (C, H, W) shape."""
     window, stride = int(params.get("window", 4)), int(params.get("stride", 2))
-    side = math.ceil((28 - window) / stride) + 1  # an estimate for MNIST-sized images
-    return side * side
+    return len(window_starts(shape[-2], window, stride)) * len(window_starts(shape[-1], window, stride))
 
 
 @register_method("occlusion", signed=True, passes=_passes)
@@ -43,22 +47,16 @@ def occlusion(model, inputs, target=None, window: int = 4, stride: int = 2, base
     base = make_baseline(inputs, baseline, input_range, mean_image, blur_sigma, seed)
     masks = window_masks(inputs.shape[2], inputs.shape[3], window, stride, inputs.device).to(inputs.dtype)
     target_n = expand_target(target, n, inputs.device)
-    total = torch.zeros_like(inputs)
     with parameters_frozen(model), torch.no_grad():
         size = chunk_size(model, inputs, budget_mb, chunk)
         size = max(1, size * 2)  # no backward pass: about half the memory of a gradient pass
         original = select(model(inputs), target_n)
 
-        def compute(a, b):
-            k = torch.arange(a, b, device=inputs.device)
-            win, img = k // n, k % n
+        def compute(img: torch.Tensor, win: torch.Tensor) -> torch.Tensor:
             m = masks[win]
             occluded = inputs[img] * (1 - m) + base[img] * m
             drop = original[img] - select(model(occluded), None if target_n is None else target_n[img])
             return drop.view(-1, 1, 1, 1) * m
 
-        def consume(a, b, contrib):
-            total.index_add_(0, torch.arange(a, b, device=inputs.device) % n, contrib.expand(-1, *inputs.shape[1:]))
-
-        run_chunked(len(masks) * n, size, compute, consume)
-    return total / masks.sum(0, keepdim=True)
+        total = sum_per_image(inputs.new_zeros(n, 1, *inputs.shape[2:]), len(masks), size, compute)
+    return (total / masks.sum(0, keepdim=True)).expand_as(inputs).contiguous()

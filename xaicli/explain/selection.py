@@ -1,0 +1,69 @@
+"""What a section explains and with what: the images, the methods, their params and the settings,
+shared by the classifier and the GAN sections."""
+
+from __future__ import annotations
+
+import torch
+
+from xaicli.errors import ConfigError
+from xaicli.explain.layers import AUTOMATIC, cam_layer
+from xaicli.explain.measures.base import Settings
+from xaicli.explain.pipeline import Batch
+from xaicli.explain.registry import Method, resolve
+
+
+def pick_images(labels: torch.Tensor, n: int) -> torch.Tensor:
+    """n dataset indices taking the classes in turn (the first image of class 0, of class 1, ..., then
+    the second of each), so a small n shows every class even when a split is sorted by class."""
+    labels = labels.cpu()
+    per_class = [torch.nonzero(labels == c).flatten() for c in torch.unique(labels).tolist()]
+    chosen: list[int] = []
+    depth = 0
+    while len(chosen) < min(n, len(labels)):
+        for members in per_class:
+            if depth < len(members) and len(chosen) < n:
+                chosen.append(int(members[depth]))
+        depth += 1
+    return torch.tensor(chosen, dtype=torch.long)
+
+
+def resolve_methods(names: list[str], explicit: bool, batch: Batch) -> tuple[list[Method], dict[str, str]]:
+    """Methods by name (unknown names fail before any work), and the layer for those that read one:
+    batch.params["layer"] becomes its name (layers.cam_layer), so every method, and the randomization
+    test's copies of the model, use that layer; batch.layer records it for the section. A named layer
+    that does not fit is an error; without a layer to use, the layer methods are skipped when they
+    came from the default list and refused when asked for by name."""
+    methods = [resolve(name) for name in dict.fromkeys(names)]
+    reason = None
+    if any(m.reads_layer for m in methods):
+        named = batch.params.get("layer") or None
+        try:
+            batch.params["layer"] = cam_layer(batch.model, batch.inputs, named,
+                                              batch.params.get("allow_reused_layer", False))[0]
+            batch.layer = {"name": batch.params["layer"], "rule": "explain.layer" if named else AUTOMATIC}
+        except ConfigError as exc:
+            if named:
+                raise ConfigError(f"explain.layer: {exc}") from None
+            reason = str(exc)
+    chosen, skipped = [], {}
+    for method in methods:
+        if reason and method.reads_layer:
+            if explicit:
+                raise ConfigError(f"--method {method.name}: {reason}")
+            skipped[method.name] = reason
+            continue
+        chosen.append(method)
+    if not chosen:
+        raise ConfigError("explain: no method left to run")
+    return chosen, skipped
+
+
+def method_params(ecfg, input_range, mean_image, layer: str = "", allow_reused_layer: bool = False) -> dict:
+    """One params dict for every method of a section (each takes what it accepts)."""
+    return {"baseline": ecfg.baseline, "n_steps": ecfg.n_steps, "rule": ecfg.rule, "n_samples": ecfg.n_samples,
+            "sigma": ecfg.sigma, "window": ecfg.window, "stride": ecfg.stride, "input_range": input_range,
+            "mean_image": mean_image, "layer": layer, "allow_reused_layer": allow_reused_layer}
+
+
+def settings_from(ecfg) -> Settings:
+    return Settings(sanity=ecfg.sanity, threshold=ecfg.sanity_threshold, seed=ecfg.seed, budget_mb=ecfg.memory_mb)
