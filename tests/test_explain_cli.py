@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 from xaicli.cli import app
 from xaicli.errors import ConfigError
 
+pytestmark = pytest.mark.e2e  # trains a run and drives `xai explain`
+
 ROOT = Path(__file__).resolve().parent.parent
 runner = CliRunner()
 
@@ -161,6 +163,10 @@ def test_explain_layer_names_the_layer_and_a_misspelt_one_is_refused(clf_run, tm
     res = runner.invoke(app, ["explain", str(bad), "--method", "gradcam", "-n", "2"])
     assert res.exit_code == 2 and "explain.layer: layer 'conv9' not in the model" in res.output
     assert not (bad / "explain").exists()  # refused before any folder was made
+    flag = _invoke("explain", str(clf_run), "--method", "gradcam", "-n", "2", "--layer", "9",
+                   "--out", str(tmp_path / "flag"))
+    assert flag.exit_code == 0, flag.output
+    assert json.loads((tmp_path / "flag" / "metrics.json").read_text())["layer"]["name"] == "9"
 
 
 def test_list_methods_shows_the_registry():

@@ -98,14 +98,15 @@ def sample(run: str | Path, n: int = 64, seed: int = 0, label: int | None = None
 
 def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None = None, target: str | None = None,
             inputs: str | None = None, split: str | None = None, out: str | Path | None = None,
-            checkpoint: str = "last", classifier: str | Path | None = None) -> Path:
+            checkpoint: str = "last", classifier: str | Path | None = None, layer: str | None = None) -> Path:
     """Explain a run with saliency maps, measured for faithfulness and sanity; the new folder with
-    report.html, metrics.json and the maps."""
+    report.html, metrics.json and the maps. `layer`: the Grad-CAM layer by dotted module name."""
     from xaicli.explain.command import run_explain
 
     return Path(run_explain(str(run), methods=list(methods) if methods else None, n=n, target=target,
                             inputs=inputs, split=split, out=None if out is None else str(out),
-                            checkpoint=checkpoint, classifier=None if classifier is None else str(classifier)))
+                            checkpoint=checkpoint, classifier=None if classifier is None else str(classifier),
+                            layer=layer))
 
 
 def attribute(model: torch.nn.Module, inputs: torch.Tensor, target: Any = None, method: str = "saliency",

@@ -182,12 +182,14 @@ def explain(
     checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
     classifier: str | None = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that explains generated digits."),
+    layer: str | None = typer.Option(None, "--layer", help="Grad-CAM family: the layer's dotted module name "
+                                     "(default: explain.layer, else the last block making the final feature map)."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
     from xaicli import api
 
     print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                      checkpoint=checkpoint, classifier=classifier))
+                      checkpoint=checkpoint, classifier=classifier, layer=layer))
 
 
 @app.command("config")

@@ -31,7 +31,7 @@ def log(message: str) -> None:
     console.info(message)
 
 
-def apply_options(cfg, methods, n, target, inputs, split, classifier=None) -> None:
+def apply_options(cfg, methods, n, target, inputs, split, classifier=None, layer=None) -> None:
     """Command-line options override the run's explain section."""
     e = cfg.explain
     if methods:
@@ -45,16 +45,18 @@ def apply_options(cfg, methods, n, target, inputs, split, classifier=None) -> No
             raise ConfigError(f"--inputs: expected real or generated, found {inputs!r}")
         e.inputs = inputs
     if split is not None:
-        if split not in ("train", "test"):
-            raise ConfigError(f"--split: expected train or test, found {split!r}")
+        if split not in ("train", "val", "test"):
+            raise ConfigError(f"--split: expected train, val or test, found {split!r}")
         e.split = split
     if classifier is not None:
         e.classifier = classifier
+    if layer is not None:
+        e.layer = layer
 
 
 def run_explain(run: str, methods: list[str] | None = None, n: int | None = None, target: str | None = None,
                 inputs: str | None = None, split: str | None = None, out: str | None = None,
-                checkpoint: str = "last", classifier: str | None = None) -> Path:
+                checkpoint: str = "last", classifier: str | None = None, layer: str | None = None) -> Path:
     """Explain a run; returns the output folder (the CLI prints it). The run's task picks the sections
     (`task.explain`, which calls explain_classifier or explain_gan); the folder is made only once the
     request has been checked, so a refused one leaves nothing behind."""
@@ -62,7 +64,7 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
 
     restored = restore(run, checkpoint)
     cfg = restored.cfg
-    apply_options(cfg, methods, n, target, inputs, split, classifier)
+    apply_options(cfg, methods, n, target, inputs, split, classifier, layer)
     ecfg = cfg.explain
     for name in ecfg.methods:  # fail on a misspelt method before doing any work
         resolve(name)

@@ -78,11 +78,6 @@ class ClassifierTask(Task):
         model.train(was_training)
         return torch.cat(out) if out else torch.empty(0, self.data.num_classes, device=self.device)
 
-    def explain(self, restored, ecfg, new_folder, explicit, log) -> dict[str, dict]:
-        from xaicli.explain.classifier import explain_classifier
-
-        return explain_classifier(restored, ecfg, new_folder, explicit, log)
-
     def validate(self) -> dict[str, float]:
         """Loss and accuracy on the validation split (none: nothing to report, and no best.pt)."""
         x, y = self.data.split("val")

@@ -114,11 +114,6 @@ class GanTask(Task):
                 raise ValueError(f"expected {n} labels, found {len(labels)}")
         return self.decode(self.noise(n, seed), labels)
 
-    def explain(self, restored, ecfg, new_folder, explicit, log) -> dict[str, dict]:
-        from xaicli.explain.gan import explain_gan
-
-        return explain_gan(restored, ecfg, new_folder, explicit, log)
-
     # -- training ------------------------------------------------------------------------------------
     def wrap_ddp(self, ddp_fn) -> None:
         """Under DDP each network is wrapped on its own; the saved weights stay the plain module's."""
