@@ -1,0 +1,116 @@
+"""Validation: each leaf's type and range, unknown keys with the closest valid one, cross-field checks."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+import typing
+from typing import Any
+
+from xaicli.config.schema import Config, all_keys
+from xaicli.errors import ConfigError
+from xaicli.registry import did_you_mean
+
+_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def _describe(tp: Any) -> str:
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
+            list: "a list", dict: "a mapping"}.get(tp, str(tp))
+
+
+def _check_value(key: str, value: Any, f: dataclasses.Field, tp: Any, source: str) -> Any:
+    """Type- and range-check one leaf value; return it converted (int -> float where needed)."""
+    def fail(expected: str) -> ConfigError:
+        return ConfigError(f"{source}: {key}: expected {expected}, found {value!r}")
+
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise fail(_describe(bool))
+    elif tp is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise fail(_describe(int))
+    elif tp is float:
+        if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
+            value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise fail(_describe(float))
+        value = float(value)
+        if not math.isfinite(value):
+            raise fail("a finite number")
+    elif tp is str:
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and f.metadata.get("choices"):
+            value = str(value)  # precision: 32 is written as a number in YAML
+        if isinstance(value, bool) and "true" in (f.metadata.get("choices") or ()):
+            value = "true" if value else "false"  # auto|true|false options: YAML reads true as a bool
+        if not isinstance(value, str):
+            raise fail(_describe(str))
+    elif tp is list:
+        if not isinstance(value, list):
+            raise fail(_describe(list))
+    elif tp is dict:
+        if not isinstance(value, dict) or not all(isinstance(k, str) for k in value):
+            raise fail("a mapping with string keys")
+    meta = f.metadata
+    if meta.get("choices") and value not in meta["choices"]:
+        raise ConfigError(f"{source}: {key}: expected one of {', '.join(map(str, meta['choices']))}, "
+                          f"found {value!r}{did_you_mean(str(value), list(map(str, meta['choices'])))}")
+    lo, hi = meta.get("min"), meta.get("max")
+    if lo is not None and (value < lo or (meta.get("exclusive_min") and value == lo)):
+        op = ">" if meta.get("exclusive_min") else ">="
+        raise fail(f"a value {op} {lo}")
+    if hi is not None and value > hi:
+        raise fail(f"a value <= {hi}")
+    return value
+
+
+def _unknown(key: str, source: str, valid: list[str]) -> ConfigError:
+    hint = did_you_mean(key, valid) or did_you_mean(key, all_keys())
+    return ConfigError(f"{source}: unknown key {key!r}{hint}")
+
+
+def _build(cls: type, values: dict, prefix: str, source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    fields = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for name, value in values.items():
+        key = f"{prefix}{name}"
+        if not isinstance(name, str) or name not in fields:
+            raise _unknown(str(key), source, [f"{prefix}{n}" for n in fields])
+        tp = hints[name]
+        if isinstance(tp, type) and dataclasses.is_dataclass(tp):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: {key}: expected a mapping (section), found {value!r}")
+            kwargs[name] = _build(tp, value, f"{key}.", source)
+        else:
+            kwargs[name] = _check_value(key, value, fields[name], tp, source)
+    return cls(**kwargs)
+
+
+def _check_semantics(cfg: Config, source: str) -> None:
+    """Cross-field checks that types alone cannot express."""
+    if not _NAME_RE.match(cfg.name) or ".." in cfg.name:
+        raise ConfigError(f"{source}: name: expected letters, digits, '_', '-', '.' or '+' "
+                          f"(no path separators or '..'), found {cfg.name!r}")
+    betas = cfg.optim.betas
+    if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
+        raise ConfigError(f"{source}: optim.betas: expected two numbers in [0, 1), found {betas!r}")
+    dev = cfg.train.device
+    if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", dev):
+        raise ConfigError(f"{source}: train.device: expected auto, cpu, cuda, cuda:N or mps, found {dev!r}")
+    if not all(isinstance(m, str) for m in cfg.explain.methods):
+        raise ConfigError(f"{source}: explain.methods: expected a list of method names")
+    t = cfg.explain.target
+    if t not in ("pred", "label") and not t.isdigit():
+        raise ConfigError(f"{source}: explain.target: expected pred, label or a class index, found {t!r}")
+
+
+def from_dict(data: dict, source: str = "config") -> Config:
+    cfg = _build(Config, data, "", source)
+    _check_semantics(cfg, source)
+    return cfg
+
+
+# Keys added after runs were first written, with the value that reproduces what those runs did. A run's
+# config.yaml is a resolved config, so a key it lacks was not there when it was trained.
