@@ -70,35 +70,37 @@ def is_rank_zero() -> bool:
     return int(os.environ.get("RANK", "0")) == 0
 
 
-def restore(run: str | Path, checkpoint: str = "last", device: str | None = None) -> Restored:
+def restore(run: str | Path, checkpoint: str = "last", device: str | None = None,
+            data_source: str | None = None) -> Restored:
     """A trained run rebuilt from its directory: `.cfg`, `.data`, `.task` (its model(s) in eval mode),
     `.checkpoint`, `.state`. `checkpoint`: best, last, or a path."""
     from xaicli.runs.restore import restore as _restore
 
-    return _restore(run, checkpoint, device)
+    return _restore(run, checkpoint, device, data_source=data_source)
 
 
 def evaluate(run: str | Path, checkpoint: str = "last", split: str | None = None,
-             classifier: str | Path | None = None) -> dict:
+             classifier: str | Path | None = None, data_source: str | None = None) -> dict:
     """The run's metrics (also written to RUN/eval/metrics.json): accuracy, NLL, ECE, per class for a
     classifier; FID, KID, precision, recall and more for a GAN (`classifier`: a classifier run)."""
     from xaicli.evaluation.command import run_eval
 
-    return run_eval(str(run), checkpoint, split, None if classifier is None else str(classifier))
+    return run_eval(str(run), checkpoint, split, None if classifier is None else str(classifier), data_source)
 
 
 def sample(run: str | Path, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
-           out: str | Path | None = None, checkpoint: str = "last") -> Path:
+           out: str | Path | None = None, checkpoint: str = "last", data_source: str | None = None) -> Path:
     """Images from a GAN run's generator written to a new folder (grid.png, images/, samples.pt); its path."""
     from xaicli.sampling import run_sample
 
     return Path(run_sample(str(run), n=n, seed=seed, label=label, interpolate=interpolate,
-                           out=None if out is None else str(out), checkpoint=checkpoint))
+                           out=None if out is None else str(out), checkpoint=checkpoint, data_source=data_source))
 
 
 def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None = None, target: str | None = None,
             inputs: str | None = None, split: str | None = None, out: str | Path | None = None,
-            checkpoint: str = "last", classifier: str | Path | None = None, layer: str | None = None) -> Path:
+            checkpoint: str = "last", classifier: str | Path | None = None, layer: str | None = None,
+            data_source: str | None = None) -> Path:
     """Explain a run with saliency maps, measured for faithfulness and sanity; the new folder with
     report.html, metrics.json and the maps. `layer`: the Grad-CAM layer by dotted module name."""
     from xaicli.explain.command import run_explain
@@ -106,7 +108,7 @@ def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None
     return Path(run_explain(str(run), methods=list(methods) if methods else None, n=n, target=target,
                             inputs=inputs, split=split, out=None if out is None else str(out),
                             checkpoint=checkpoint, classifier=None if classifier is None else str(classifier),
-                            layer=layer))
+                            layer=layer, data_source=data_source))
 
 
 def attribute(model: torch.nn.Module, inputs: torch.Tensor, target: Any = None, method: str = "saliency",

@@ -1,4 +1,4 @@
-"""The `xai` command line: thin commands that parse flags, call one function and print a summary.
+"""The `xai` command line: thin commands that parse flags, call one API function and print the result.
 
 Torch is imported inside the commands only, so `xai --help` and `xai config` answer quickly.
 Exit codes: 0 ok, 1 runtime failure, 2 usage or config error, 130 / 143 interrupted after saving.
@@ -10,16 +10,27 @@ import functools
 import json
 import sys
 from pathlib import Path
-from typing import Callable, List, NoReturn
+from typing import Callable, List, Literal, NoReturn
 
 import typer
+from typer.core import TyperArgument, TyperCommand
 
 from xaicli.errors import ConfigError, XaiError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode=None,
-                  help="Train, evaluate, sample and explain PyTorch image models.",
+app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+                  help="Train, evaluate, sample and explain PyTorch image models.\n\n"
+                       "Start with [bold]xai train configs/mnist_cnn.yaml[/bold]; every command takes "
+                       "[bold]--help[/bold]. Config values are KEY=VALUE overrides (train.epochs=3).",
                   context_settings={"help_option_names": ["-h", "--help"]})
 _opts = {"debug": False}
+
+# An argument's name already says what it is (CONFIG, RUN, KEY=VALUE...): no Python type beside it.
+TyperArgument.display_type_rich = lambda self, ctx: None  # type: ignore[method-assign]
+
+Split = Literal["train", "val", "test"]
+DataSource = Literal["auto", "local", "download", "embedded"]
+CHECKPOINT_HELP = "best, last, or a checkpoint file."
+DATA_SOURCE_HELP = "Use other data than the run recorded (default: what the run was trained on)."
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -51,6 +62,42 @@ def guarded(command: Callable[..., None]) -> Callable[..., None]:
     return run
 
 
+class HintingCommand(TyperCommand):
+    """`--epochs 3` is not an option: say to write the config override `train.epochs=3` instead."""
+
+    def parse_args(self, ctx, args):
+        given = list(args)  # the parser consumes `args`
+        try:
+            return super().parse_args(ctx, args)
+        except Exception as exc:
+            name = getattr(exc, "option_name", None)
+            if name and hasattr(exc, "message"):
+                from xaicli.config import all_keys
+
+                leaf = name.split("=", 1)[0].lstrip("-").replace("-", "_")
+                keys = [k for k in all_keys() if k.rsplit(".", 1)[-1] == leaf]
+                if keys:
+                    value = _value_after(given, name)
+                    exc.message = (f"{exc.message}; config values are KEY=VALUE overrides: write "
+                                   f"{keys[0]}={value}" + (f" (or {', '.join(keys[1:])})" if keys[1:] else ""))
+            raise
+
+
+def _value_after(args: list[str], option: str) -> str:
+    """The value a user gave an unknown option (`--epochs 3`, `--epochs=3`), else VALUE."""
+    for i, arg in enumerate(args):
+        if arg.startswith(option + "="):
+            return arg.split("=", 1)[1]
+        if arg == option and i + 1 < len(args) and not args[i + 1].startswith("-"):
+            return args[i + 1]
+    return "VALUE"
+
+
+def examples(*lines: str) -> str:
+    """An epilog of example command lines for a command's help."""
+    return "[bold]Examples[/bold]\n\n" + "\n\n".join(f"  [cyan]{line}[/cyan]" for line in lines)
+
+
 def _print_version(value: bool) -> None:
     if value:
         from xaicli.version import __version__
@@ -74,17 +121,27 @@ def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple
     return config, overrides
 
 
-@app.command()
+@app.command(cls=HintingCommand, epilog=examples(
+    "xai train configs/mnist_cnn.yaml",
+    "xai train configs/mnist_cnn.yaml train.epochs=3 optim.lr=1e-3 --run-dir runs/quick",
+    "xai train --resume runs/mnist_cnn-001                  (continue a stopped run)",
+    "xai train --resume runs/mnist_cnn-001 train.epochs=20  (extend a finished run)",
+    "xai train configs/mnist_cnn.yaml --dry-run"))
 @guarded
 def train(
-    config: str | None = typer.Argument(None, help="YAML config (optional with --resume)."),
-    overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
-    run_dir: str | None = typer.Option(None, "--run-dir", help="Write the run here (must hold no run)."),
-    resume: str | None = typer.Option(None, "--resume", help="Continue this run directory."),
-    print_config: bool = typer.Option(False, "--print-config", help="Print the resolved config and exit."),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Build data and model, print a summary, train nothing."),
+    config: str | None = typer.Argument(None, metavar="CONFIG", help="YAML config (optional with --resume)."),
+    overrides: List[str] | None = typer.Argument(
+        None, metavar="KEY=VALUE...", help="Config overrides, e.g. train.epochs=3 (see xai config --explain)."),
+    run_dir: str | None = typer.Option(None, "--run-dir", metavar="DIR",
+                                       help="Write the run here (a new or empty folder) instead of runs/NAME-NNN."),
+    resume: str | None = typer.Option(None, "--resume", metavar="RUN",
+                                      help="Continue this run directory (a larger train.epochs extends it)."),
+    print_config: bool = typer.Option(False, "--print-config", metavar="",
+                                      help="Print the resolved config and exit."),
+    dry_run: bool = typer.Option(False, "--dry-run", metavar="",
+                                 help="Build data and model, print a summary, train nothing."),
 ) -> None:
-    """Train a model; print the run directory as the last line."""
+    """Train a model; the run directory is the last line of standard output."""
     from xaicli import api
     from xaicli import config as cfgmod
 
@@ -109,105 +166,136 @@ def train(
         print(out)
 
 
-@app.command("eval")
+@app.command("eval", epilog=examples(
+    "xai eval runs/mnist_cnn-001",
+    "xai eval runs/mnist_cnn-001 --checkpoint best --split val --json",
+    "xai eval runs/mnist_gan-001 --classifier runs/mnist_cnn-001"))
 @guarded
 def eval_cmd(
-    run: str = typer.Argument(..., help="Run directory (or a checkpoint inside one)."),
-    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    split: str | None = typer.Option(None, "--split", help="train, val or test (default: eval.split, test)."),
-    classifier: str | None = typer.Option(None, "--classifier",
-                                             help="GAN runs: classifier run that scores the samples."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run directory (or a checkpoint inside one)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", metavar="best|last|PATH", help=CHECKPOINT_HELP,
+                                   show_default=True),
+    split: Split | None = typer.Option(None, "--split", help="Images to score (default: eval.split, test)."),
+    classifier: str | None = typer.Option(None, "--classifier", metavar="RUN",
+                                          help="GAN runs: the classifier run whose features score the images."),
+    data_source: DataSource | None = typer.Option(None, "--data-source", help=DATA_SOURCE_HELP),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the metrics as JSON on standard output."),
 ) -> None:
-    """Evaluate a run; write RUN/eval/metrics.json."""
+    """Evaluate a run: accuracy, NLL, ECE, per-class accuracy (classifiers); FID, KID, precision, recall (GANs)."""
     from xaicli import api
+    from xaicli.evaluation.command import eval_summary
+    from xaicli.viz import console
 
-    if split is not None and split not in ("train", "val", "test"):
-        raise ConfigError(f"--split: expected train, val or test, found {split!r}")
-    metrics = api.evaluate(run, checkpoint, split, classifier)
+    metrics = api.evaluate(run, checkpoint, split, classifier, data_source)
+    lines = eval_summary(metrics)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
-        from rich.console import Console
+        from xaicli.viz.tables import metrics_table, print_table
 
-        Console().print(metrics_table(metrics))
-
-
-def metrics_table(metrics: dict):
-    """Scalars in one table; per-class accuracy as its own rows."""
-    from rich.table import Table
-
-    table = Table(title=f"{metrics.get('model')} - {metrics.get('run')}")
-    table.add_column("metric")
-    table.add_column("value", justify="right")
-    for key, value in metrics.items():
-        if isinstance(value, bool) or key in ("run", "model", "checkpoint"):
-            continue
-        if isinstance(value, float):
-            table.add_row(key, f"{value:.4f}")
-        elif isinstance(value, (int, str)) and key not in ("confusion_matrix_png",):
-            table.add_row(key, str(value))
-    for name, acc in (metrics.get("per_class_accuracy") or {}).items():
-        table.add_row(f"accuracy[{name}]", f"{acc:.4f}")
-    return table
+        if metrics.get("verdict"):
+            console.info(lines.pop(0))
+        print_table(metrics_table(metrics), to_stdout=True)
+    for line in lines:
+        console.info(line)
 
 
-@app.command()
+@app.command(epilog=examples(
+    "xai sample runs/mnist_gan-001 -n 64 --seed 0",
+    "xai sample runs/mnist_cgan-001 --label 7",
+    "xai sample runs/mnist_gan-001 --interpolate -n 16 --out interp/"))
 @guarded
 def sample(
-    run: str = typer.Argument(..., help="GAN run directory."),
-    n: int = typer.Option(64, "-n", help="Number of images.", min=1),
-    seed: int = typer.Option(0, "--seed", help="Noise seed: the same seed gives the same images."),
-    label: int | None = typer.Option(None, "--label", help="Class to generate (conditional models)."),
-    interpolate: bool = typer.Option(False, "--interpolate", help="A strip between two latent points."),
-    out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/samples/NNN)."),
-    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
+    run: str = typer.Argument(..., metavar="RUN", help="GAN run directory."),
+    n: int = typer.Option(64, "-n", metavar="N", help="Number of images.", min=1, show_default=True),
+    seed: int = typer.Option(0, "--seed", metavar="S", help="Noise seed: the same seed gives the same images.",
+                             show_default=True),
+    label: int | None = typer.Option(None, "--label", metavar="K", help="Class to generate (conditional GANs)."),
+    interpolate: bool = typer.Option(False, "--interpolate", metavar="",
+                                     help="Images along a path between two latent points, as a grid."),
+    out: str | None = typer.Option(None, "--out", metavar="DIR", help="Output folder (default RUN/samples/NNN)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", metavar="best|last|PATH", help=CHECKPOINT_HELP,
+                                   show_default=True),
+    data_source: DataSource | None = typer.Option(None, "--data-source", help=DATA_SOURCE_HELP),
 ) -> None:
-    """Generate images from a GAN run."""
+    """Generate images from a GAN run; the output folder is the last line of standard output."""
     from xaicli import api
 
-    print(api.sample(run, n=n, seed=seed, label=label, interpolate=interpolate, out=out, checkpoint=checkpoint))
+    print(api.sample(run, n=n, seed=seed, label=label, interpolate=interpolate, out=out, checkpoint=checkpoint,
+                     data_source=data_source))
 
 
-@app.command()
+def _method_help() -> str:
+    from xaicli.explain.registry import METHODS, PREFIXES
+
+    return (f"Attribution method, repeatable: {', '.join(METHODS.declared_names())}; or "
+            f"{', '.join(p + ':NAME' for p in PREFIXES.declared_names())} (default: explain.methods).")
+
+
+@app.command(epilog=examples(
+    "xai explain runs/mnist_cnn-001",
+    "xai explain runs/mnist_cnn-001 --method integrated_gradients --method smoothgrad:saliency -n 16",
+    "xai explain runs/mnist_cnn-001 --target label --split val --layer 9",
+    "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated"))
 @guarded
 def explain(
-    run: str = typer.Argument(..., help="Run directory."),
-    method: List[str] | None = typer.Option(None, "--method", help="Attribution method (repeatable)."),
-    n: int | None = typer.Option(None, "-n", help="Images to explain.", min=1),
-    target: str | None = typer.Option(None, "--target", help="pred, label, or a class index."),
-    inputs: str | None = typer.Option(None, "--inputs", help="real or generated (GAN runs)."),
-    split: str | None = typer.Option(None, "--split", help="train, val or test (default: explain.split, test)."),
-    out: str | None = typer.Option(None, "--out", help="Output folder (default RUN/explain/NNN)."),
-    checkpoint: str = typer.Option("last", "--checkpoint", help="best, last, or a checkpoint path."),
-    classifier: str | None = typer.Option(None, "--classifier",
-                                             help="GAN runs: classifier run that explains generated digits."),
-    layer: str | None = typer.Option(None, "--layer", help="Grad-CAM family: the layer's dotted module name "
-                                     "(default: explain.layer, else the last block making the final feature map)."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run directory."),
+    method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help()),
+    n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
+    target: str | None = typer.Option(None, "--target", metavar="pred|label|K",
+                                      help="The class explained: the prediction, the true label, or class K."),
+    inputs: Literal["real", "generated"] | None = typer.Option(None, "--inputs", help="GAN runs: which images."),
+    split: Split | None = typer.Option(None, "--split", help="Where the images come from (default: test)."),
+    out: str | None = typer.Option(None, "--out", metavar="DIR", help="Output folder (default RUN/explain/NNN)."),
+    checkpoint: str = typer.Option("last", "--checkpoint", metavar="best|last|PATH", help=CHECKPOINT_HELP,
+                                   show_default=True),
+    classifier: str | None = typer.Option(None, "--classifier", metavar="RUN",
+                                          help="GAN runs: a classifier run that explains generated images."),
+    layer: str | None = typer.Option(None, "--layer", metavar="MODULE",
+                                     help="Grad-CAM family: the layer's dotted module name (default: explain.layer, "
+                                          "else the last block making the final feature map)."),
+    data_source: DataSource | None = typer.Option(None, "--data-source", help=DATA_SOURCE_HELP),
 ) -> None:
-    """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
+    """Explain a model's decisions with saliency maps, measured for faithfulness and sanity; the output
+    folder (report.html) is the last line of standard output."""
     from xaicli import api
 
     print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                      checkpoint=checkpoint, classifier=classifier, layer=layer))
+                      checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source))
 
 
-@app.command("config")
+@app.command("config", epilog=examples(
+    "xai config configs/mnist_cnn.yaml train.epochs=1",
+    "xai config --explain",
+    "xai config --explain configs/mnist_cnn.yaml   (every key with this config's value)"))
 @guarded
 def config_cmd(
-    config: str = typer.Argument(..., help="YAML config."),
-    overrides: List[str] | None = typer.Argument(None, help="Overrides: section.key=value ..."),
+    config: str | None = typer.Argument(None, metavar="CONFIG", help="YAML config."),
+    overrides: List[str] | None = typer.Argument(None, metavar="KEY=VALUE...", help="Config overrides."),
+    explain_keys: bool = typer.Option(False, "--explain", metavar="",
+                                      help="List every config key: default, accepted values, meaning."),
 ) -> None:
-    """Print the resolved config (defaults < file < overrides) as YAML."""
+    """Print the resolved config (defaults < file < overrides) as YAML, or explain every key."""
     from xaicli import config as cfgmod
 
+    if explain_keys:
+        from xaicli.viz.tables import config_fields_table, config_fields_text, print_table
+
+        cfg = cfgmod.load(config, list(overrides or [])) if config is not None else None
+        if sys.stdout.isatty():
+            print_table(config_fields_table(cfg), to_stdout=True)
+        else:
+            print(config_fields_text(cfg))
+        return
+    if config is None:
+        raise ConfigError("config: give a CONFIG file, or --explain to list every key")
     print(cfgmod.dump(cfgmod.load(config, list(overrides or []))), end="")
 
 
-@app.command("list")
+@app.command("list", epilog=examples("xai list", "xai list methods"))
 @guarded
-def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, methods or tasks (default: all)."),
-             ) -> None:
+def list_cmd(what: str | None = typer.Argument(None, metavar="[models|datasets|methods|tasks]",
+                                               help="One registry (default: all).")) -> None:
     """List the registered models, datasets, explanation methods and run kinds (tasks)."""
     from xaicli import api
     from xaicli.registry import did_you_mean

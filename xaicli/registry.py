@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import difflib
 import importlib
-from typing import Callable, Generic, TypeVar
+from typing import Callable, Generic, Mapping, Sequence, TypeVar
 
 from xaicli.errors import ConfigError
 
@@ -20,13 +20,17 @@ def did_you_mean(word: str, choices: list[str]) -> str:
 class Registry(Generic[T]):
     """A named collection of builders, filled by the `register` decorator.
 
-    `modules` are imported on first lookup, so importing the registry itself stays cheap
-    (the CLI's top level must not pull in torch).
+    `modules` are imported on first lookup, so importing the registry itself stays cheap (the CLI's
+    top level must not pull in torch). Given as {module: names it registers}, the names are known
+    without importing anything (for help texts and shell completion); the first lookup checks that
+    the modules registered exactly those.
     """
 
-    def __init__(self, kind: str, modules: tuple[str, ...] = (), required: tuple[str, ...] = ()) -> None:
+    def __init__(self, kind: str, modules: Mapping[str, Sequence[str]] | Sequence[str] = (),
+                 required: tuple[str, ...] = ()) -> None:
         self.kind = kind
-        self._modules = modules
+        self._declared = {m: tuple(n) for m, n in modules.items()} if isinstance(modules, Mapping) else None
+        self._modules = tuple(modules)
         self._required = required  # facts every entry must declare at registration (a model's kind)
         self._loaded = False
         self._entries: dict[str, T] = {}
@@ -58,6 +62,17 @@ class Registry(Generic[T]):
             self._loaded = True
             for module in self._modules:
                 importlib.import_module(module)
+            if self._declared is not None:
+                declared = {n for names in self._declared.values() for n in names}
+                if declared != set(self._entries):
+                    raise RuntimeError(f"{self.kind} registry: its modules registered {sorted(self._entries)} but "
+                                       f"it declares {sorted(declared)}; update the declaration")
+
+    def declared_names(self) -> list[str]:
+        """The names, without importing the modules when they were declared (else after loading them)."""
+        if self._declared is None:
+            return self.names()
+        return sorted(n for names in self._declared.values() for n in names)
 
     def names(self) -> list[str]:
         self._load()

@@ -87,7 +87,7 @@ def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | Non
 
 
 def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,
-               out: str | None = None, checkpoint: str = "last") -> str:
+               out: str | None = None, checkpoint: str = "last", data_source: str | None = None) -> str:
     """Generate and write the images; return the output folder."""
     from xaicli.runs.restore import restore
     from xaicli.viz.images import to_uint8
@@ -95,7 +95,7 @@ def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, i
     if n < 1:
         raise ConfigError(f"-n: expected at least 1 image, found {n}")
     check_sampleable(run)
-    restored = restore(run, checkpoint)
+    restored = restore(run, checkpoint, data_source=data_source)
     task = restored.task
     z, labels = sample_inputs(task, n, seed, label, interpolate)
     images = to_uint8(task.decode(z, labels))

@@ -25,7 +25,7 @@ from xaicli.config.schema import (
     all_keys,
     opt,
 )
-from xaicli.config.validate import _unknown, from_dict
+from xaicli.config.validate import Sources, _unknown, from_dict
 from xaicli.config.yaml_io import parse_yaml, read_yaml_file
 from xaicli.errors import ConfigError
 
@@ -90,11 +90,12 @@ def load(path: str | Path | None, overrides: Sequence[str] = (), resolved: bool 
     data = read_yaml_file(path) if path is not None else {}
     if resolved:
         upgrade(data)
-    source = str(path) if path is not None else "config"
+    origins = {}
     for text in overrides:
         key, value = parse_override(text)
         apply_override(data, key, value, f"override {text!r}")
-    return from_dict(data, source)
+        origins[key] = f"override {text!r}"
+    return from_dict(data, Sources(str(path) if path is not None else "config", origins))
 
 
 def to_dict(cfg: Config) -> dict:

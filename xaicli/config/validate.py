@@ -15,6 +15,25 @@ from xaicli.registry import did_you_mean
 _NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
+class Sources:
+    """Where each value came from, for error messages: the config file, or the override that set it
+    (`train.epochs=abc` on the command line is blamed on that override, not on the file)."""
+
+    def __init__(self, default: str, overrides: dict[str, str] | None = None) -> None:
+        self.default, self.overrides = default, dict(overrides or {})
+
+    def __call__(self, key: str) -> str:
+        parts = key.split(".")
+        for i in range(len(parts), 0, -1):  # the key itself, then the section it sits in
+            found = self.overrides.get(".".join(parts[:i]))
+            if found is not None:
+                return found
+        return self.default
+
+    def __str__(self) -> str:
+        return self.default
+
+
 def _describe(tp: Any) -> str:
     return {int: "an integer", float: "a number", bool: "true or false", str: "a string",
             list: "a list", dict: "a mapping"}.get(tp, str(tp))
@@ -70,45 +89,50 @@ def _unknown(key: str, source: str, valid: list[str]) -> ConfigError:
     return ConfigError(f"{source}: unknown key {key!r}{hint}")
 
 
-def _build(cls: type, values: dict, prefix: str, source: str) -> Any:
+def _build(cls: type, values: dict, prefix: str, source: Sources) -> Any:
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls)}
     kwargs = {}
     for name, value in values.items():
         key = f"{prefix}{name}"
         if not isinstance(name, str) or name not in fields:
-            raise _unknown(str(key), source, [f"{prefix}{n}" for n in fields])
+            raise _unknown(str(key), source(str(key)), [f"{prefix}{n}" for n in fields])
         tp = hints[name]
         if isinstance(tp, type) and dataclasses.is_dataclass(tp):
             if not isinstance(value, dict):
-                raise ConfigError(f"{source}: {key}: expected a mapping (section), found {value!r}")
+                raise ConfigError(f"{source(key)}: {key}: expected a mapping (section), found {value!r}")
             kwargs[name] = _build(tp, value, f"{key}.", source)
         else:
-            kwargs[name] = _check_value(key, value, fields[name], tp, source)
+            kwargs[name] = _check_value(key, value, fields[name], tp, source(key))
     return cls(**kwargs)
 
 
-def _check_semantics(cfg: Config, source: str) -> None:
+def _check_semantics(cfg: Config, source: Sources) -> None:
     """Cross-field checks that types alone cannot express."""
     if not _NAME_RE.match(cfg.name) or ".." in cfg.name:
-        raise ConfigError(f"{source}: name: expected letters, digits, '_', '-', '.' or '+' "
+        raise ConfigError(f"{source('name')}: name: expected letters, digits, '_', '-', '.' or '+' "
                           f"(no path separators or '..'), found {cfg.name!r}")
     betas = cfg.optim.betas
     if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
-        raise ConfigError(f"{source}: optim.betas: expected two numbers in [0, 1), found {betas!r}")
+        raise ConfigError(f"{source('optim.betas')}: optim.betas: expected two numbers in [0, 1), "
+                          f"found {betas!r}")
     dev = cfg.train.device
     if not re.match(r"^(auto|cpu|mps|cuda(:\d+)?)$", dev):
-        raise ConfigError(f"{source}: train.device: expected auto, cpu, cuda, cuda:N or mps, found {dev!r}")
+        raise ConfigError(f"{source('train.device')}: train.device: expected auto, cpu, cuda, cuda:N or mps, "
+                          f"found {dev!r}")
     if not all(isinstance(m, str) for m in cfg.explain.methods):
-        raise ConfigError(f"{source}: explain.methods: expected a list of method names")
+        raise ConfigError(f"{source('explain.methods')}: explain.methods: expected a list of method names")
     t = cfg.explain.target
     if t not in ("pred", "label") and not t.isdigit():
-        raise ConfigError(f"{source}: explain.target: expected pred, label or a class index, found {t!r}")
+        raise ConfigError(f"{source('explain.target')}: explain.target: expected pred, label or a class index, "
+                          f"found {t!r}")
 
 
-def from_dict(data: dict, source: str = "config") -> Config:
-    cfg = _build(Config, data, "", source)
-    _check_semantics(cfg, source)
+def from_dict(data: dict, source: str | Sources = "config") -> Config:
+    """Validate a config dict into a Config; `source` names the file (and the overrides) in errors."""
+    sources = source if isinstance(source, Sources) else Sources(source)
+    cfg = _build(Config, data, "", sources)
+    _check_semantics(cfg, sources)
     return cfg
 
 

@@ -36,8 +36,13 @@ def _idx_dataset(name: str, tv_name: str, root: str, source: str, class_names: l
             return from_arrays(arrays, class_names,
                                 {"dataset": name, "source": "download", "path": str(root_path.resolve())})
         except XaiError as exc:
-            if source == "download" or not embedded:
+            if source == "download":
                 raise
+            if not embedded:
+                raise XaiError(f"{name}: {'; '.join([*tried, str(exc)])}; set data.root to a folder with the "
+                               f"four IDX files (train-images-idx3-ubyte[.gz] and the others; Debian's "
+                               f"dataset-fashion-mnist package installs them in /usr/share/datasets/fashion-mnist)"
+                               ) from None
             tried.append(str(exc))
     if embedded and source in ("auto", "embedded"):
         if source == "auto":

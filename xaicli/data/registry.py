@@ -6,8 +6,11 @@ from typing import Callable
 
 from xaicli.registry import Registry
 
-DATASETS: Registry[Callable] = Registry("dataset", modules=(
-    "xaicli.data.mnist_family", "xaicli.data.cifar", "xaicli.data.synthetic"))
+DATASETS: Registry[Callable] = Registry("dataset", modules={
+    "xaicli.data.mnist_family": ("mnist", "fashion_mnist"),
+    "xaicli.data.cifar": ("cifar10",),
+    "xaicli.data.synthetic": ("synthetic",),
+})
 
 
 def load_dataset(cfg, validation: bool = True):

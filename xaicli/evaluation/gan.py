@@ -133,6 +133,7 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     out = {"classifier": str(source), "feature_dim": int(f_fake.shape[1]),
            "fid": gm.fid(f_fake, f_test), "fid_floor": gm.fid(f_train, f_test),
            "fid_ceiling": gm.fid(f_untrained, f_test)}
+    out["verdict"] = fid_verdict(out["fid"], out["fid_floor"], out["fid_ceiling"])
     for name, feats in (("kid", f_fake), ("kid_floor", f_train), ("kid_ceiling", f_untrained)):
         mean, std = gm.kid(feats, f_test, subset_size=kid_size, seed=seed)
         out[name], out[f"{name}_std"] = mean, std
@@ -154,6 +155,21 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     if labels is not None:
         out.update(conditional_metrics(task, data, pred, labels.cpu(), fake_u8, train_real, real, seed))
     return out
+
+
+def fid_verdict(fid: float, floor: float, ceiling: float) -> str:
+    """One line placing FID between its floor (real vs real) and its ceiling (an untrained generator)."""
+    if ceiling <= floor:
+        return f"FID {fid:.1f} (floor {floor:.1f} and ceiling {ceiling:.1f} do not bracket it: too few images?)"
+    share = (fid - floor) / (ceiling - floor)
+    if share <= 0:
+        where = "at the floor: as close to the held-out images as real training images are"
+    elif share >= 1:
+        where = "at or above the ceiling: no better than an untrained generator"
+    else:
+        where = f"{share:.0%} of the way from the floor to the ceiling"
+    return (f"FID {fid:.1f}, {where} (floor {floor:.1f}: held-out vs training images; ceiling {ceiling:.1f}: "
+            f"an untrained generator; lower is better)")
 
 
 ENTROPY_RATIO_WARNING = 0.9  # predicted-class entropy under this share of ln K: some classes dominate

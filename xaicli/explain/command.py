@@ -13,6 +13,7 @@ from xaicli.config import to_dict
 from xaicli.errors import ConfigError
 from xaicli.explain.registry import resolve
 from xaicli.explain.report import write_report
+from xaicli.explain.targets import parse_target
 from xaicli.runs.files import write_json
 from xaicli.runs.layout import new_output_dir
 from xaicli.runs.meta import device_name, now, versions
@@ -54,20 +55,38 @@ def apply_options(cfg, methods, n, target, inputs, split, classifier=None, layer
         e.layer = layer
 
 
+def check_explain_request(run: str, methods: list[str] | None, target: str | None, classifier: str | None) -> None:
+    """Refuse what the run's files can tell is wrong (a misspelt method, a malformed or out-of-range target,
+    a classifier run that is not one) before its data is loaded."""
+    from xaicli.runs.layout import is_run
+    from xaicli.runs.preflight import check_classifier_run, run_classes, run_config
+
+    if not is_run(Path(run)) and not Path(run).is_file():
+        return  # restore() says what is wrong with RUN
+    run_dir, cfg = run_config(run)
+    for name in methods or cfg.explain.methods:
+        resolve(name)
+    classes = run_classes(run_dir)
+    parse_target(target if target is not None else cfg.explain.target, len(classes) if classes else None)
+    source = classifier or cfg.explain.classifier
+    if source:
+        check_classifier_run(source, "--classifier" if classifier else "explain.classifier")
+
+
 def run_explain(run: str, methods: list[str] | None = None, n: int | None = None, target: str | None = None,
                 inputs: str | None = None, split: str | None = None, out: str | None = None,
-                checkpoint: str = "last", classifier: str | None = None, layer: str | None = None) -> Path:
+                checkpoint: str = "last", classifier: str | None = None, layer: str | None = None,
+                data_source: str | None = None) -> Path:
     """Explain a run; returns the output folder (the CLI prints it). The run's task picks the sections
     (`task.explain`, which calls explain_classifier or explain_gan); the folder is made only once the
     request has been checked, so a refused one leaves nothing behind."""
     from xaicli.runs.restore import restore  # looked up at call time: tests stand in a GAN run here
 
-    restored = restore(run, checkpoint)
+    check_explain_request(run, methods, target, classifier)
+    restored = restore(run, checkpoint, data_source=data_source)
     cfg = restored.cfg
     apply_options(cfg, methods, n, target, inputs, split, classifier, layer)
     ecfg = cfg.explain
-    for name in ecfg.methods:  # fail on a misspelt method before doing any work
-        resolve(name)
     started = time.perf_counter()
     torch.manual_seed(ecfg.seed)
     made: list[Path] = []

@@ -18,15 +18,21 @@ from functools import cached_property
 from typing import Callable
 
 from xaicli.errors import ConfigError
-from xaicli.explain.core import model_as_found
 from xaicli.registry import Registry, did_you_mean
 
-METHOD_MODULES = (
-    "xaicli.explain.methods.gradients", "xaicli.explain.methods.integrated", "xaicli.explain.methods.noise",
-    "xaicli.explain.methods.cam", "xaicli.explain.methods.occlusion", "xaicli.explain.methods.captum",
-)
-METHODS: Registry = Registry("explanation method", modules=METHOD_MODULES)
-PREFIXES: Registry = Registry("method prefix", modules=METHOD_MODULES)  # name -> factory(rest) -> Method
+# module -> the methods and the name prefixes it registers (known without importing torch: help, completion)
+METHODS: Registry = Registry("explanation method", modules={
+    "xaicli.explain.methods.gradients": ("saliency", "input_x_gradient", "guided_backprop"),
+    "xaicli.explain.methods.integrated": ("integrated_gradients", "gradient_shap"),
+    "xaicli.explain.methods.noise": ("smoothgrad", "smoothgrad_sq", "vargrad"),
+    "xaicli.explain.methods.cam": ("gradcam", "gradcam_pp", "guided_gradcam"),
+    "xaicli.explain.methods.occlusion": ("occlusion",),
+    "xaicli.explain.methods.captum": (),
+})
+PREFIXES: Registry = Registry("method prefix", modules={  # name -> factory(rest) -> Method
+    "xaicli.explain.methods.noise": ("smoothgrad", "smoothgrad_sq", "vargrad"),
+    "xaicli.explain.methods.captum": ("captum",),
+})
 CONTRACT = ("model", "inputs", "target")
 
 
@@ -75,6 +81,8 @@ class Method:
     def __call__(self, model, inputs, target=None, **params):
         """The method on a batch: params checked, a model in training mode warned about (core.model_as_found)."""
         self.check(params)
+        from xaicli.explain.core import model_as_found
+
         with model_as_found(model, self.name):
             return self.fn(model, inputs, target, **params, **self.bound)
 

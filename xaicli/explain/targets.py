@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
+import re
+
 import torch
 from torch import nn
 
 from xaicli.errors import ConfigError
 
 
-def parse_target(target: str, num_classes: int) -> str | int:
-    """'pred', 'label' or a class index in range."""
+def parse_target(target: str, num_classes: int | None) -> str | int:
+    """'pred', 'label' or a class index (ASCII digits) in range; the range is checked when
+    `num_classes` is known."""
     if target in ("pred", "label"):
         return target
-    if not str(target).isdigit():
+    if not re.fullmatch(r"[0-9]+", str(target)):
         raise ConfigError(f"--target: expected pred, label or a class index, found {target!r}")
     k = int(target)
-    if k >= num_classes:
+    if num_classes is not None and k >= num_classes:
         raise ConfigError(f"--target: class {k} does not exist; the model has classes 0..{num_classes - 1}")
     return k
 

@@ -7,11 +7,14 @@ import inspect
 from xaicli.errors import ConfigError
 from xaicli.registry import Registry, did_you_mean
 
-MODELS = Registry("model", modules=("xaicli.models.classifiers", "xaicli.models.gans"), required=("kind",))
+MODELS = Registry("model", modules={
+    "xaicli.models.classifiers": ("mlp", "cnn", "fast_cnn"),
+    "xaicli.models.gans": ("mlp_gan", "dcgan", "cgan", "wgan_gp"),
+}, required=("kind",))
 
 
-def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, args: dict):
-    """Build a registered model; unknown `model.args` keys are config errors with a suggestion."""
+def check_model_args(name: str, args: dict) -> None:
+    """An unknown model name or `model.args` key is a config error with a suggestion (no model is built)."""
     builder = MODELS.get(name, key="model.name")
     params = inspect.signature(builder).parameters
     accepted = [p for p in params if p not in ("in_shape", "num_classes")]
@@ -19,6 +22,12 @@ def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, arg
         if key not in accepted:
             raise ConfigError(f"model.args.{key}: unknown argument for model '{name}'"
                               f"{did_you_mean(key, accepted)}; accepted: {', '.join(accepted) or 'none'}")
+
+
+def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, args: dict):
+    """Build a registered model; unknown `model.args` keys are config errors with a suggestion."""
+    check_model_args(name, args)
+    builder = MODELS.get(name, key="model.name")
     try:
         return builder(in_shape=in_shape, num_classes=num_classes, **args)
     except (TypeError, ValueError) as exc:

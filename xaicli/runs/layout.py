@@ -20,18 +20,24 @@ def create_run_dir(runs_dir: str | Path, name: str, explicit: str | Path | None 
     An explicit folder may exist only if it holds no run (it may be empty, or hold unrelated files).
     """
     if explicit is not None:
-        path = Path(explicit)
-        if path.exists() and not path.is_dir():
-            raise ConfigError(f"--run-dir {path}: exists and is not a folder")
-        if path.is_dir() and any((path / m).exists() for m in RUN_MARKERS):
-            raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
-                              f"or continue it with --resume {path}")
+        path = check_new_run_dir(explicit)
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise XaiError(f"--run-dir {path}: cannot create ({exc.strerror})") from None
         return path
     return make_numbered_dir(Path(runs_dir), f"{name}-", "run directory")
+
+
+def check_new_run_dir(explicit: str | Path) -> Path:
+    """`--run-dir` must be a folder that holds no run, or not exist yet; checked before any work starts."""
+    path = Path(explicit)
+    if path.exists() and not path.is_dir():
+        raise ConfigError(f"--run-dir {path}: exists and is not a folder")
+    if path.is_dir() and any((path / m).exists() for m in RUN_MARKERS):
+        raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
+                          f"or continue it with --resume {path}")
+    return path
 
 
 def make_numbered_dir(parent: Path, prefix: str = "", what: str = "folder") -> Path:
@@ -110,4 +116,7 @@ def pick_checkpoint(run: Path, which: str | None) -> Path:
         return best if best.exists() else run / "checkpoints" / "last.pt"
     if which == "last":
         return run / "checkpoints" / "last.pt"
-    return Path(which)
+    path = Path(which)
+    if not path.exists():
+        raise ConfigError(f"--checkpoint {which}: expected best, last or a checkpoint file; no file {path}")
+    return path

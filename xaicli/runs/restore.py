@@ -21,9 +21,10 @@ class Restored:
 
 
 def restore(target: str | Path, checkpoint: str | None = None, device: str | None = None,
-            load_data: bool = True) -> Restored:
-    """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode."""
-    from xaicli.data.registry import load_run_data
+            load_data: bool = True, data_source: str | None = None) -> Restored:
+    """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode, with the
+    data it was trained on (xaicli/runs/data_source.py; `data_source` chooses another)."""
+    from xaicli.runs.data_source import load_pinned, pin
     from xaicli.tasks import build_task
     from xaicli.training.checkpointer import check_compatible
     from xaicli.training.device import resolve_device
@@ -34,7 +35,7 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
     dev = resolve_device(device or cfg.train.device)
     state = load_checkpoint(ckpt, map_location=dev)
-    data = load_run_data(cfg) if load_data else None
+    data = load_pinned(cfg, pin(cfg, run_dir, data_source)) if load_data else None
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)

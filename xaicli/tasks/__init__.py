@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from xaicli.registry import Registry
 
-TASKS = Registry("task", modules=("xaicli.tasks.classifier", "xaicli.tasks.gan"))
+TASKS = Registry("task", modules={"xaicli.tasks.classifier": ("classifier",), "xaicli.tasks.gan": ("gan",)})
 
 
 def task_class(model_name: str):

@@ -101,6 +101,7 @@ class Task:
     validates = False  # validate() scores a held-out split (data.val_split is carved for it)
     sampleable = False  # `xai sample` draws images from its runs (it has a generator)
     classifies = False  # it scores images by class: it can judge a GAN's images (eval/explain --classifier)
+    judged_by_classifier = False  # eval/explain take a classifier run that scores its images (GANs)
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         self.cfg, self.data, self.device, self.total_steps = cfg, data, device, total_steps
@@ -167,7 +168,34 @@ class Task:
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
 
+    def schedule_steps(self, total_steps: int) -> dict[str, int]:
+        """How many times each optimizer's schedule steps in `total_steps` training steps."""
+        return {name: total_steps for name in self.optimizers}
+
+    def build_schedules(self, total_steps: int) -> None:
+        """A schedule of the configured kind per optimizer over `total_steps` training steps."""
+        steps = self.schedule_steps(total_steps)
+        self.schedulers = {name: make_scheduler(opt, self.cfg.optim, steps[name])
+                           for name, opt in self.optimizers.items()}
+
+    def restart_schedules(self, total_steps: int) -> None:
+        """Extending a finished run: the learning rate back at optim.lr and a fresh schedule of the configured
+        kind over the added steps (a warm restart); weights and optimizer moments carry on."""
+        for opt in self.optimizers.values():
+            for group in opt.param_groups:
+                for key in ("initial_lr", "max_lr", "min_lr"):
+                    group.pop(key, None)
+                if torch.is_tensor(group["lr"]):
+                    group["lr"].fill_(self.cfg.optim.lr)
+                else:
+                    group["lr"] = self.cfg.optim.lr
+        self.build_schedules(total_steps)
+
     # -- what the other commands do with a run of this kind ---------------------------------------------
+    def next_commands(self, run_dir) -> list[str]:
+        """What a person runs next on a finished run of this kind (printed when training ends)."""
+        return [f"xai eval {run_dir}", f"xai explain {run_dir}"]
+
     def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
         """`xai eval`: the metrics of a restored run of this kind."""
         raise NotImplementedError

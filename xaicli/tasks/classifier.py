@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from xaicli.data.loader import Normalizer, eval_batches
 from xaicli.models import build_model
 from xaicli.tasks import TASKS
-from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
+from xaicli.tasks.base import Task, autocast, make_optimizer, unwrap
 
 
 @TASKS.register("classifier")
@@ -31,7 +31,7 @@ class ClassifierTask(Task):
         self.modules = {"model": model}
         self.optimizers = {"model": make_optimizer(model.parameters(), cfg.optim, device,
                                                      graph_safe=self.graph_safe)}
-        self.schedulers = {"model": make_scheduler(self.optimizers["model"], cfg.optim, total_steps)}
+        self.build_schedules(total_steps)
         self.forward = torch.compile(model) if cfg.train.compile else model
 
     @property

@@ -25,7 +25,7 @@ import torch
 
 from xaicli.models import build_model
 from xaicli.tasks import TASKS
-from xaicli.tasks.base import Task, autocast, make_optimizer, make_scheduler, unwrap
+from xaicli.tasks.base import Task, autocast, make_optimizer, unwrap
 from xaicli.tasks.gan_losses import critic_scores, discriminator_loss, generator_loss
 
 GRID_COLUMNS = 8
@@ -36,6 +36,7 @@ class GanTask(Task):
     kind = "gan"
     monitor = ("none", "min")  # validate() returns nothing: best.pt is never written
     sampleable = True
+    judged_by_classifier = True
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         super().__init__(cfg, data, device, total_steps, graph_safe)
@@ -51,10 +52,7 @@ class GanTask(Task):
                            for name, net in (("generator", gan.generator), ("discriminator", gan.discriminator))}
         self._ema_keep = torch.zeros((), device=device)  # EMA weights of this G update, filled per step
         self._ema_take = torch.zeros((), device=device)
-        g_steps = max(2, total_steps // gan.n_critic)
-        self.schedulers = {"generator": make_scheduler(self.optimizers["generator"], cfg.optim, g_steps),
-                           "discriminator": make_scheduler(self.optimizers["discriminator"], cfg.optim,
-                                                           total_steps)}
+        self.build_schedules(total_steps)
         compile_ = torch.compile if cfg.train.compile else (lambda m: m)
         self._g, self._d = compile_(gan.generator), compile_(gan.discriminator)
         # the G step goes through D with its parameters frozen and never through D's DDP wrapper,
@@ -135,6 +133,10 @@ class GanTask(Task):
             self.scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.clip_grad_norm)
         self.scaler.step(opt)
+
+    def schedule_steps(self, total_steps: int) -> dict[str, int]:
+        """D's schedule steps every step, G's every n_critic-th."""
+        return {"generator": max(2, total_steps // self.gan.n_critic), "discriminator": total_steps}
 
     def prepare_step(self) -> str:
         """"dg" when this step also updates G (every n_critic-th), else "d"; sets the EMA weights."""
@@ -241,6 +243,11 @@ class GanTask(Task):
         save_grid(images, safe_child(Path(run_dir), f"samples/epoch_{epoch + 1:03d}.png"), ncol=GRID_COLUMNS)
 
     # -- the other commands --------------------------------------------------------------------------
+    def next_commands(self, run_dir) -> list[str]:
+        clf = self.cfg.eval.classifier or "CLASSIFIER_RUN"
+        return [f"xai sample {run_dir} -n 64", f"xai eval {run_dir} --classifier {clf}",
+                f"xai explain {run_dir} --classifier {clf}"]
+
     def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
         from xaicli.evaluation.gan import evaluate_gan
 

@@ -41,23 +41,38 @@ class Checkpointer:
         if improved:
             self.save("best.pt", state)
 
-    def resume(self, state: TrainState, run_dir: Path) -> None:
-        """Load last.pt into the task, the RNGs and `state`, after checking it belongs to this run."""
+    def resume(self, state: TrainState, run_dir: Path) -> dict | None:
+        """Load last.pt into the task, the RNGs and `state`, after checking it belongs to this run. A larger
+        train.epochs on a finished run extends it: returns {"from": epochs, "to": epochs} (else None)."""
         clean_stale_temporaries(self.folder)
         path = self.folder / "last.pt"
         saved = load_checkpoint(path, map_location=self.device)
         check_compatible(saved, self.cfg, self.task, path)
-        check_resume_config(cfgmod.upgrade(saved.get("config") or {}), cfgmod.to_dict(self.cfg), run_dir)
+        saved_cfg = cfgmod.upgrade(saved.get("config") or {})
+        check_resume_config(saved_cfg, cfgmod.to_dict(self.cfg), run_dir)
         self.task.load_state_dict(saved)
         set_rng_state(saved["rng"], self.device)
         state.load(saved)
+        planned = int((saved_cfg.get("train") or {}).get("epochs", self.cfg.train.epochs))
+        if self.cfg.train.epochs == planned:
+            return None
+        if state.epoch < planned:
+            raise ConfigError(f"--resume {run_dir}: the run stopped at epoch {state.epoch} of {planned}; finish it "
+                              f"first (xai train --resume {run_dir}), then extend it with train.epochs="
+                              f"{self.cfg.train.epochs}")
+        self.task.restart_schedules((self.cfg.train.epochs - state.epoch) * state.steps_per_epoch)
+        return {"from": planned, "to": self.cfg.train.epochs}
 
 
 def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
+    """Only RESUME_MAY_CHANGE may differ, and train.epochs may grow (extending a finished run)."""
     changed = [k for k in cfgmod.diff(saved, new) if k not in RESUME_MAY_CHANGE]
+    if changed == ["train.epochs"] and new["train"]["epochs"] > saved["train"]["epochs"]:
+        return
     if changed:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {', '.join(changed)}; "
-                          f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume")
+                          f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume, and train.epochs may grow "
+                          f"to extend a finished run")
 
 
 def check_compatible(state: dict, cfg, task, path: Path) -> None:

@@ -94,21 +94,27 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
     """Train `cfg` (a Config); return the run directory. `dist` is the DDP context
     (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set."""
     from xaicli.runs.metrics_log import MetricsWriter
+    from xaicli.training.preflight import check_training_request
 
+    check_training_request(cfg, run_dir, resume)
+    started = time.perf_counter()
     s = build_setup(cfg, dist)
     path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume)) if dist is not None
                       else prepare_run(cfg, run_dir, resume))
     state = TrainState(len(s.stream), *s.task.monitor)
     checkpoints = Checkpointer(path / "checkpoints", cfg, s.task, s.device, write=s.rank0)
+    extended = None
     if resuming:
-        checkpoints.resume(state, path)
+        extended = checkpoints.resume(state, path)
+        if extended and s.rank0:
+            atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
         if state.epoch >= cfg.train.epochs:
             if s.rank0:
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
             return path
     writer = MetricsWriter(path) if s.rank0 else None
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
-        meta = start(s, path, state, resuming) if s.rank0 else None
+        meta = start(s, path, state, resuming, extended) if s.rank0 else None
         exit_code = 1
         try:
             run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path)
@@ -128,6 +134,8 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
         finally:
             if meta is not None:
                 finish(path, meta, exit_code, state)
+                if exit_code == 0:
+                    console.info(summary(s, path, state, time.perf_counter() - started))
     return path
 
 
@@ -137,21 +145,25 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError)
 
 
-def start(s: Setup, path: Path, state: TrainState, resuming: bool) -> dict:
+def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dict | None = None) -> dict:
     """meta.json's first version and the opening line of the log."""
     from xaicli.runs.meta import start_meta
     from xaicli.training.cpu_alloc import applied
 
     cfg, data = s.cfg, s.data
     world = s.dist.world_size if s.dist is not None else 1
-    meta = start_meta(path, cfg.seed, s.device, data.provenance,
+    meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
                       {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
                        "step": "cuda_graph" if s.captured else "eager",
+                       **({"extended": extended} if extended else {}),
                        **({"cpu_allocator": applied()} if applied() else {})})
     console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
                  f"({data.provenance.get('source')}, {split_counts(data)}) "
                  f"| device {s.device} | {cfg.train.epochs} epochs x {state.steps_per_epoch} steps"
                  + (f" | resuming at epoch {state.epoch + 1} step {state.step_in_epoch}" if resuming else ""))
+    if extended:
+        console.info(f"extending from {extended['from']} to {extended['to']} epochs: a fresh {cfg.optim.schedule} "
+                     f"schedule over the added epochs (a warm restart), weights and optimizer state carried on")
     if s.notice:
         (console.warn if cfg.train.cuda_graphs == "true" else console.info)(s.notice)
     return meta
@@ -168,6 +180,22 @@ def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
     except Exception as exc:  # a plot must never hide the real outcome
         console.warn(f"could not draw the training curves: {exc}")
     finish_meta(path, meta, exit_code, **state.summary())
+
+
+def summary(s: Setup, path: Path, state: TrainState, seconds: float) -> str:
+    """What happened, in a few lines for the console: the best score and where, the time, what to run next."""
+    from xaicli.runs.metrics_log import read_epochs
+
+    lines = [f"done: {state.epoch} epochs in {console.duration(seconds)}"]
+    if state.best is not None:
+        lines[0] += (f"; best {state.monitor} {state.best:.4f} at epoch {state.best_epoch} "
+                     f"({path / 'checkpoints' / 'best.pt'})")
+    last = (read_epochs(path / "metrics.jsonl") or [{}])[-1]
+    shown = {k: v for k, v in last.items() if isinstance(v, float) and k not in ("lr", "seconds")}
+    if shown:
+        lines.append("last epoch: " + "  ".join(f"{k} {v:.4g}" for k, v in shown.items()))
+    lines.append("next: " + "   ".join(s.task.next_commands(path)))
+    return "\n".join(lines)
 
 
 def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path) -> None:

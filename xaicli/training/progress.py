@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+import time
 
 from xaicli.viz import console
 
@@ -24,6 +25,8 @@ class Progress:
         self.live = self.enabled and sys.stderr.isatty()
         self._bar = None
         self._task = None
+        self.t0 = time.perf_counter()
+        self.first_global: int | None = None  # the first step this process ran, for the run's ETA
 
     def __enter__(self) -> Progress:
         if self.live:
@@ -43,6 +46,9 @@ class Progress:
 
     def start_epoch(self, epoch: int, first_step: int) -> None:
         self.epoch = epoch
+        if self.first_global is None:
+            self.first_global = epoch * self.steps + first_step
+            self.t0 = time.perf_counter()
         if self._bar is not None:
             if self._task is not None:
                 self._bar.remove_task(self._task)
@@ -56,11 +62,20 @@ class Progress:
     def log_step(self, step: int, values: dict, lr: float, images_per_s: float) -> None:
         if not self.enabled:
             return
-        text = f"{_fmt(values)}  lr {lr:.3g}  {images_per_s:,.0f} img/s"
+        text = f"{_fmt(values)}  lr {lr:.3g}  {images_per_s:,.0f} img/s{self.eta(step)}"
         if self._bar is not None:
             self._bar.update(self._task, status=text)
         else:
             console.info(f"epoch {self.epoch + 1}/{self.epochs} step {step}/{self.steps}  {text}")
+
+    def eta(self, step: int) -> str:
+        """'  ETA 3 min 10 s' for the whole run, from this process's pace so far (validation included)."""
+        done = self.epoch * self.steps + step
+        ran = done - (self.first_global or 0)
+        if ran <= 0:
+            return ""
+        left = (self.epochs * self.steps - done) * (time.perf_counter() - self.t0) / ran
+        return f"  ETA {console.duration(left)}"
 
     def log_epoch(self, row: dict) -> None:
         if not self.enabled:

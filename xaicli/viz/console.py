@@ -53,3 +53,13 @@ def warn(msg: str) -> None:
 
 def is_quiet() -> bool:
     return _state["quiet"]
+
+
+def duration(seconds: float) -> str:
+    """37 s, 4 min 03 s, 2 h 05 min."""
+    seconds = int(round(seconds))
+    if seconds < 60:
+        return f"{seconds} s"
+    if seconds < 3600:
+        return f"{seconds // 60} min {seconds % 60:02d} s"
+    return f"{seconds // 3600} h {seconds % 3600 // 60:02d} min"
