@@ -248,8 +248,9 @@ def gan_restored(tmp_path, monkeypatch, clf_run):
         fake = SimpleNamespace(run_dir=run, checkpoint=run / "checkpoints" / "last.pt", cfg=cfg, data=data,
                                task=StubGanTask(conditional), state={})
 
-        def fake_restore(target, checkpoint=None, device=None, load_data=True):
-            return fake if Path(target) == run else real_restore(target, checkpoint, device, load_data)
+        def fake_restore(target, checkpoint=None, device=None, load_data=True, data_source=None):
+            return fake if Path(target) == run else real_restore(target, checkpoint, device, load_data,
+                                                                 data_source)
 
         monkeypatch.setattr(restore_mod, "restore", fake_restore)
         return run

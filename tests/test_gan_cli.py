@@ -61,12 +61,26 @@ def test_sample_default_folders_are_numbered_and_never_reused(runs):
     assert again.exit_code == 2 and "not an empty folder" in again.output
 
 
-def test_sample_interpolation_is_one_strip(runs, tmp_path):
-    result = cli("sample", runs["gan"], "-n", 5, "--interpolate", "--out", tmp_path / "strip")
+def test_sample_interpolation_is_a_grid_read_row_by_row(runs, tmp_path):
+    from PIL import Image
+
+    result = cli("sample", runs["gan"], "-n", 16, "--interpolate", "--out", tmp_path / "path")
     assert result.exit_code == 0, result.output
-    images = load_checkpoint(tmp_path / "strip" / "samples.pt")["images"]
-    assert images.shape[0] == 5 and not torch.equal(images[0], images[-1])
-    assert json.loads((tmp_path / "strip" / "manifest.json").read_text())["interpolate"] is True
+    images = load_checkpoint(tmp_path / "path" / "samples.pt")["images"]
+    assert images.shape[0] == 16 and not torch.equal(images[0], images[-1])
+    assert json.loads((tmp_path / "path" / "manifest.json").read_text())["interpolate"] is True
+    side = 28 + 2  # image and gutter, drawn at scale 2
+    assert Image.open(tmp_path / "path" / "grid.png").size == ((8 * side + 2) * 2, (2 * side + 2) * 2)
+
+
+def test_epoch_grids_carry_their_epoch(runs):
+    import numpy as np
+    from PIL import Image
+
+    grid = np.asarray(Image.open(runs["gan"] / "samples" / "epoch_001.png"))
+    side = 28 + 2
+    assert grid.shape[:2] == ((8 * side + 2) * 2 + 18, (8 * side + 2) * 2)  # an 18-pixel caption band on top
+    assert grid[:18].max() > 200 and grid[:18].mean() < 40  # light text on black
 
 
 def test_sample_usage_errors_exit_2(runs):

@@ -187,16 +187,16 @@ def eval_cmd(
     from xaicli.viz import console
 
     metrics = api.evaluate(run, checkpoint, split, classifier, data_source)
-    lines = eval_summary(metrics)
+    head, tail = eval_summary(metrics)
+    for line in head:
+        console.info(line)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
         from xaicli.viz.tables import metrics_table, print_table
 
-        if metrics.get("verdict"):
-            console.info(lines.pop(0))
         print_table(metrics_table(metrics), to_stdout=True)
-    for line in lines:
+    for line in tail:
         console.info(line)
 
 

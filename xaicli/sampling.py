@@ -1,7 +1,7 @@
 """`xai sample RUN`: images from a GAN run's generator, written so they can be found and reproduced.
 
 Output folder (a new RUN/samples/NNN by default, never overwritten):
-  grid.png            all images in one grid (an interpolation strip is one row)
+  grid.png            all images in one grid, 8 a row (an interpolation reads row by row)
   images/NNNNNN.png   one PNG per image
   samples.pt          {"images": uint8 (N, C, H, W), "labels": long (N,) or absent}; read it with
                       xaicli.runs.checkpoint.load_checkpoint (a weights-only torch file)
@@ -104,5 +104,5 @@ def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, i
                 "seed": seed, "n": n, "label": label, "interpolate": interpolate,
                 "labels": None if labels is None else labels.tolist(), "shape": list(images.shape),
                 "files": {"grid": "grid.png", "images": "images/", "tensor": "samples.pt"}}
-    write_samples(folder, images, labels, manifest, ncol=n if interpolate else min(8, n))
+    write_samples(folder, images, labels, manifest, ncol=min(8, n))  # an interpolation reads row by row
     return str(folder)

@@ -29,15 +29,17 @@ def run_eval(run: str, checkpoint: str = "last", split: str | None = None, class
     return metrics
 
 
-def eval_summary(metrics: dict) -> list[str]:
-    """Console lines: the verdict (GANs), what was evaluated on which images, and the files written."""
-    lines = [metrics["verdict"]] if metrics.get("verdict") else []
+def eval_summary(metrics: dict) -> tuple[list[str], list[str]]:
+    """Console lines before the table (the verdict of a GAN, warnings) and after it (what was evaluated on
+    which images, the files written)."""
+    head = [metrics["verdict"]] if metrics.get("verdict") else []
+    head += [f"warning: {w}" for w in metrics.get("warnings", [])]
     data = metrics.get("data", {})
     on = f" on the {metrics['split']} split" if metrics.get("split") else ""
-    lines.append(f"evaluated {metrics.get('checkpoint')} (epoch {metrics.get('epoch')}){on}: "
-                 f"{metrics.get('images')} images of {data.get('dataset', '?')} ({data.get('source', '?')})")
-    lines.append("wrote " + ", ".join(metrics.get("files", [])))
-    return lines
+    tail = [f"evaluated {metrics.get('checkpoint')} (epoch {metrics.get('epoch')}){on}: "
+            f"{metrics.get('images')} images of {data.get('dataset', '?')} ({data.get('source', '?')})",
+            "wrote " + ", ".join(metrics.get("files", []))]
+    return head, tail
 
 
 def append_history(path, metrics: dict) -> None:

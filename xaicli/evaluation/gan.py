@@ -147,9 +147,7 @@ def classifier_metrics(task, cfg, data, source: str, fake_u8, labels, real, seed
     out["class_entropy_ratio"] = out["class_entropy"] / math.log(num_classes)
     warning = mode_collapse_warning(out["classes_covered"], num_classes, out["class_entropy_ratio"])
     if warning:
-        from xaicli.viz.console import warn
-
-        warn(warning)
+        out["warnings"] = [warning]  # said after the verdict (evaluation.command.eval_summary)
     hist = gm.class_histogram(pred, num_classes)
     out["class_histogram"] = {name: round(float(p), 6) for name, p in zip(data.class_names, hist, strict=True)}
     if labels is not None:

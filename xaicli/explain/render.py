@@ -15,6 +15,7 @@ SIGNED_CMAP = "RdBu_r"  # blue negative, white zero, red positive
 MAGNITUDE_CMAP = "inferno"
 CLIP_PERCENTILE = 99.0
 SCALE = 4  # overlay pixels per image pixel (28 x 28 digits become 112 x 112)
+BASE_FLOOR, BASE_RANGE = 0.12, 0.45  # the input under an overlay, dimmed to [0.12, 0.57] of white
 
 
 def to_2d(attr: np.ndarray) -> np.ndarray:
@@ -37,13 +38,22 @@ def gray_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(g, 0, 1)[..., None], 3, axis=2)
 
 
+def as_rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) image in [0, 1] -> (H, W, 3): RGB as it is, one channel as grey."""
+    if image.shape[0] == 3:
+        return np.clip(image.transpose(1, 2, 0), 0, 1)
+    return gray_rgb(image)
+
+
 def overlay(image: np.ndarray, attr: np.ndarray, signed: bool) -> np.ndarray:
-    """(H, W, 3) floats: the colormapped map over the grayscale input, opaque where the map is strong."""
+    """(H, W, 3) floats: the colormapped map over a dimmed grey copy of the input (so bright inputs do not
+    wash the map out), opaque where the map is strong."""
     a = normalise(to_2d(attr), signed)
     cmap = plt.get_cmap(SIGNED_CMAP if signed else MAGNITUDE_CMAP)
     heat = cmap((a + 1) / 2 if signed else a)[..., :3]
-    alpha = np.clip(np.abs(a), 0, 1)[..., None] * 0.85
-    return (1 - alpha) * gray_rgb(image) + alpha * heat
+    alpha = np.clip(np.abs(a), 0, 1)[..., None] * 0.9
+    base = BASE_FLOOR + BASE_RANGE * gray_rgb(image)
+    return (1 - alpha) * base + alpha * heat
 
 
 def upscale(rgb: np.ndarray, factor: int = SCALE) -> np.ndarray:
@@ -57,24 +67,52 @@ def save_overlay(path: Path, image: np.ndarray, attr: np.ndarray, signed: bool) 
 
 def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signed: dict[str, bool],
               row_labels: list[str]) -> None:
-    """Rows: images (labelled with the prediction and its score); columns: the input, then each method."""
+    """Rows: images (labelled with the prediction and its score); columns: the input, then each method;
+    below, one colour bar per scale in use (signed, magnitude). Panels sit edge to edge: no empty bands."""
     names = list(maps)
     rows, cols = len(images), 1 + len(names)
-    fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False)
+    kinds = [k for k in (True, False) if any(signed[n] == k for n in names)]
+    cell, label_w, head, bar_h, pad = 1.25, 1.6, 0.3, 0.55, 0.04
+    width, height = label_w + cell * cols + 0.1, head + cell * rows + bar_h * len(kinds) + 0.1
+    fig = plt.figure(figsize=(width, height))
+
+    def box(left: float, top: float, w: float, h: float):  # inches from the top left -> figure fractions
+        return [left / width, 1 - (top + h) / height, w / width, h / height]
+
+    for j, title in enumerate(["input", *names]):
+        fig.text((label_w + (j + 0.5) * cell) / width, 1 - (head * 0.55) / height, title, ha="center",
+                 va="center", fontsize=7)
     for i in range(rows):
-        axes[i, 0].imshow(gray_rgb(images[i]), interpolation="nearest")
-        axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
-        for j, name in enumerate(names, start=1):
-            axes[i, j].imshow(np.clip(overlay(images[i], maps[name][i], signed[name]), 0, 1), interpolation="nearest")
-        for ax in axes[i]:
+        top = head + i * cell
+        fig.text((label_w - 0.08) / width, 1 - (top + cell / 2) / height, row_labels[i], ha="right", va="center",
+                 fontsize=6.5)
+        panels = [as_rgb(images[i])] + [np.clip(overlay(images[i], maps[n][i], signed[n]), 0, 1) for n in names]
+        for j, panel in enumerate(panels):
+            ax = fig.add_axes(box(label_w + j * cell + pad, top + pad, cell - 2 * pad, cell - 2 * pad))
+            ax.imshow(panel, interpolation="nearest")
             ax.set_xticks([])
             ax.set_yticks([])
-    for j, title in enumerate(["input", *names]):
-        axes[0, j].set_title(title, fontsize=7)
-    fig.tight_layout()
+    for k, is_signed in enumerate(kinds):
+        top = head + rows * cell + k * bar_h + 0.18
+        cax = fig.add_axes(box(label_w + 0.1, top, max(1.0, cell * cols - 0.2), 0.12))
+        colour_bar(fig, cax, is_signed)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)
     plt.close(fig)
+
+
+def colour_bar(fig, cax, signed: bool) -> None:
+    """The scale of the overlays: signed maps from -1 to 1, magnitudes from 0 to 1, in units of the map's
+    99th percentile of |value| (stronger values are clipped)."""
+    from matplotlib.cm import ScalarMappable
+    from matplotlib.colors import Normalize
+
+    norm = Normalize(-1.0, 1.0) if signed else Normalize(0.0, 1.0)
+    bar = fig.colorbar(ScalarMappable(norm, plt.get_cmap(SIGNED_CMAP if signed else MAGNITUDE_CMAP)), cax=cax,
+                       orientation="horizontal")
+    bar.ax.tick_params(labelsize=6)
+    label = ("signed maps: blue against the target, red for it" if signed else "magnitude maps")
+    bar.set_label(f"{label} (x the 99th percentile of |map|, clipped)", fontsize=6.5)
 
 
 def save_curves(path: Path, metrics: dict[str, dict]) -> None:

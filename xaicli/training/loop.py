@@ -176,7 +176,7 @@ def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
     from xaicli.viz.plots import training_curves
 
     try:
-        training_curves(read_epochs(path / "metrics.jsonl"), path / "plots" / "training.png")
+        training_curves(read_epochs(path / "metrics.jsonl"), path / "plots" / "training.png", title=path.name)
     except Exception as exc:  # a plot must never hide the real outcome
         console.warn(f"could not draw the training curves: {exc}")
     finish_meta(path, meta, exit_code, **state.summary())

@@ -33,23 +33,36 @@ def grid(images: torch.Tensor, ncol: int, pad: int = 2, fill: int = 0) -> torch.
     return out
 
 
-def png_bytes(image: torch.Tensor, scale: int = 1) -> bytes:
-    """uint8 (C, H, W) with C in (1, 3) -> PNG bytes, each pixel repeated `scale` times per side."""
+def png_bytes(image: torch.Tensor, scale: int = 1, caption: str = "") -> bytes:
+    """uint8 (C, H, W) with C in (1, 3) -> PNG bytes, each pixel repeated `scale` times per side; a caption
+    goes in a band above the image."""
     from PIL import Image
 
     if scale > 1:
         image = image.repeat_interleave(scale, 1).repeat_interleave(scale, 2)
     array = image.permute(1, 2, 0).numpy()
     pil = Image.fromarray(array[:, :, 0], mode="L") if array.shape[2] == 1 else Image.fromarray(array, mode="RGB")
+    if caption:
+        pil = with_caption(pil, caption)
     buf = io.BytesIO()
     pil.save(buf, format="PNG")
     return buf.getvalue()
 
 
-def save_png(image: torch.Tensor, path: Path, scale: int = 1) -> None:
-    atomic_write_bytes(Path(path), png_bytes(image, scale))
+def with_caption(pil, caption: str, band: int = 18):
+    """The image with `caption` written in a black band above it."""
+    from PIL import Image, ImageDraw
+
+    out = Image.new(pil.mode, (pil.width, pil.height + band), 0)
+    out.paste(pil, (0, band))
+    ImageDraw.Draw(out).text((4, 3), caption, fill=255 if pil.mode == "L" else (255, 255, 255))
+    return out
 
 
-def save_grid(images: torch.Tensor, path: Path, ncol: int = 8, scale: int = 2) -> None:
-    """uint8 (N, C, H, W) as one PNG grid."""
-    save_png(grid(images, ncol), path, scale)
+def save_png(image: torch.Tensor, path: Path, scale: int = 1, caption: str = "") -> None:
+    atomic_write_bytes(Path(path), png_bytes(image, scale, caption))
+
+
+def save_grid(images: torch.Tensor, path: Path, ncol: int = 8, scale: int = 2, caption: str = "") -> None:
+    """uint8 (N, C, H, W) as one PNG grid, optionally captioned."""
+    save_png(grid(images, ncol), path, scale, caption)

@@ -14,28 +14,38 @@ def _plt():
     return plt
 
 
-def training_curves(epochs: list[dict], path: Path) -> None:
-    """Loss curves on the left, accuracy (or other [0, 1] metrics) on the right."""
+MARKER_EPOCHS = 20  # runs up to this many epochs get a marker per point
+
+
+def training_curves(epochs: list[dict], path: Path, title: str = "") -> None:
+    """Loss curves, [0, 1] metrics (accuracy) and the learning rate, one panel each, against whole epochs."""
     if not epochs:
         return
     plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
     x = [r["epoch"] for r in epochs]
     keys = [k for k in epochs[-1] if k not in ("kind", "epoch", "seconds", "lr", "step", "time")
             and isinstance(epochs[-1][k], (int, float))]
-    loss_keys = [k for k in keys if "loss" in k]
-    other = [k for k in keys if k not in loss_keys]
-    fig, axes = plt.subplots(1, 2 if other else 1, figsize=(10 if other else 5, 3.5), squeeze=False)
-    for k in loss_keys:
-        axes[0][0].plot(x, [r.get(k) for r in epochs], marker="o", label=k)
-    axes[0][0].set_xlabel("epoch")
-    axes[0][0].set_title("loss")
-    axes[0][0].legend()
-    if other:
-        for k in other:
-            axes[0][1].plot(x, [r.get(k) for r in epochs], marker="o", label=k)
-        axes[0][1].set_xlabel("epoch")
-        axes[0][1].set_title("metrics")
-        axes[0][1].legend()
+    panels = [("loss", [k for k in keys if "loss" in k])]
+    panels.append(("metrics", [k for k in keys if k not in panels[0][1]]))
+    panels.append(("learning rate (end of epoch)", ["lr"] if any("lr" in r for r in epochs) else []))
+    panels = [(name, ks) for name, ks in panels if ks]
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.4), squeeze=False)
+    marker = "o" if len(x) <= MARKER_EPOCHS else None
+    for ax, (name, ks) in zip(axes[0], panels, strict=True):
+        for k in ks:
+            ax.plot(x, [r.get(k) for r in epochs], marker=marker, markersize=3, label=k)
+        ax.set_title(name, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+        if name.startswith("learning rate"):
+            ax.ticklabel_format(axis="y", style="sci", scilimits=(-2, 3))
+        else:
+            ax.legend(fontsize=8, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=11)
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=100)

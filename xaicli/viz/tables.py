@@ -21,7 +21,7 @@ def metrics_table(metrics: dict):
     table.add_column("metric")
     table.add_column("value", justify="right")
     for key, value in metrics.items():
-        if isinstance(value, bool) or key in ("run", "model", "checkpoint", "created"):
+        if isinstance(value, bool) or key in ("run", "model", "checkpoint", "created", "verdict"):
             continue
         if isinstance(value, float):
             table.add_row(key, f"{value:.4f}")
