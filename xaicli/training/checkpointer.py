@@ -49,6 +49,7 @@ class Checkpointer:
         saved = load_checkpoint(path, map_location=self.device)
         check_compatible(saved, self.cfg, self.task, path)
         saved_cfg = cfgmod.upgrade(saved.get("config") or {})
+        check_unedited(saved_cfg, cfgmod.to_dict(cfgmod.load_run(run_dir)), run_dir, path)
         check_resume_config(saved_cfg, cfgmod.to_dict(self.cfg), run_dir)
         self.task.load_state_dict(saved)
         set_rng_state(saved["rng"], self.device)
@@ -73,6 +74,16 @@ def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {', '.join(changed)}; "
                           f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume, and train.epochs may grow "
                           f"to extend a finished run")
+
+
+def check_unedited(saved: dict, on_disk: dict, run_dir: Path, path: Path) -> None:
+    """The run's config.yaml must say what its checkpoint says: changes go through KEY=VALUE overrides on
+    the command line, never through an edited file."""
+    edited = [k for k in cfgmod.diff(saved, on_disk) if k not in RESUME_MAY_CHANGE]
+    if edited:
+        raise ConfigError(f"{run_dir / 'config.yaml'}: differs from the config in {path} in {', '.join(edited)}; "
+                          f"the file was edited: put it back, and change values with KEY=VALUE overrides "
+                          f"(train.epochs may grow to extend a finished run)")
 
 
 def check_compatible(state: dict, cfg, task, path: Path) -> None:

@@ -106,8 +106,6 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
     extended = None
     if resuming:
         extended = checkpoints.resume(state, path)
-        if extended and s.rank0:
-            atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
         if state.epoch >= cfg.train.epochs:
             if s.rank0:
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
@@ -117,7 +115,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
         meta = start(s, path, state, resuming, extended) if s.rank0 else None
         exit_code = 1
         try:
-            run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path)
+            run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path, extended is not None)
             exit_code = 0
         except XaiError as exc:
             exit_code = exc.exit_code
@@ -198,7 +196,8 @@ def summary(s: Setup, path: Path, state: TrainState, seconds: float) -> str:
     return "\n".join(lines)
 
 
-def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path) -> None:
+def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path,
+               extending: bool = False) -> None:
     from xaicli.training.cuda_graphs import make_step
     from xaicli.training.progress import Progress
 
@@ -207,6 +206,9 @@ def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, s
     with Progress(cfg.train.epochs, state.steps_per_epoch, enabled=s.rank0) as progress:
         for epoch in range(state.epoch, cfg.train.epochs):
             run_epoch(s, state, epoch, step_fn, checkpoints, writer, stop, progress, path)
+            if extending and s.rank0:  # the checkpoint now holds the longer config: the file follows it
+                atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
+                extending = False
             if dist is not None:
                 dist.barrier()
             signum = stop_signal(stop, dist, True)
