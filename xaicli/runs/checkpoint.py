@@ -56,7 +56,11 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     if not isinstance(state, dict) or "format_version" not in state:
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no format_version; "
                        f"not written by xai)")
-    if state["format_version"] > CHECKPOINT_FORMAT:
+    version = state["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (format_version is {version!r}, "
+                       f"expected a whole number >= 1)")
+    if version > CHECKPOINT_FORMAT:
         raise XaiError(f"{path}: checkpoint format {state['format_version']} is newer than this "
                        f"xai understands ({CHECKPOINT_FORMAT}); upgrade xai")
     return state

@@ -43,10 +43,14 @@ class Checkpointer:
 
     def resume(self, state: TrainState, run_dir: Path) -> None:
         """Load last.pt into the task, the RNGs and `state`, after checking it belongs to this run."""
+        from xaicli.training.checkpoint_checks import check_training_state
+
         clean_stale_temporaries(self.folder)
         path = self.folder / "last.pt"
         saved = load_checkpoint(path, map_location=self.device)
         check_compatible(saved, self.cfg, self.task, path)
+        check_training_state(saved, self.task, state.steps_per_epoch, self.device,
+                             refusal(saved, self.cfg, self.task, path))
         check_resume_config(cfgmod.upgrade(saved.get("config") or {}), cfgmod.to_dict(self.cfg), run_dir)
         self.task.load_state_dict(saved)
         set_rng_state(saved["rng"], self.device)
@@ -60,34 +64,52 @@ def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
                           f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume")
 
 
+def refusal(state: dict, cfg, task, path: Path):
+    """The one-line refusals for this checkpoint, describing what it holds and what the run builds."""
+    from xaicli.training.checkpoint_checks import Refusal
+
+    config = state.get("config") if isinstance(state.get("config"), dict) else {}
+    model = config.get("model") if isinstance(config.get("model"), dict) else {}
+    saved_args = model.get("args") or {}
+    held = f"a {state.get('kind')} '{state.get('model_name')}'" + (f" with args {saved_args}" if saved_args else "")
+    built = f"a {task.kind} '{cfg.model.name}'" + (f" with args {cfg.model.args}" if cfg.model.args else "")
+    return Refusal(path, held, built)
+
+
 def check_compatible(state: dict, cfg, task, path: Path) -> None:
     """Refuse a checkpoint of another run type, model or shape before load_state_dict sees it."""
     from xaicli.tasks.base import unwrap
 
-    kind, name = state.get("kind"), state.get("model_name")
-    saved_args = (state.get("config") or {}).get("model", {}).get("args", {})
-    held = f"a {kind} '{name}'" + (f" with args {saved_args}" if saved_args else "")
-    built = f"a {task.kind} '{cfg.model.name}'" + (f" with args {cfg.model.args}" if cfg.model.args else "")
-    if kind != task.kind or name != cfg.model.name:
-        raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}")
+    no = refusal(state, cfg, task, path)
+    if state.get("kind") != task.kind or state.get("model_name") != cfg.model.name:
+        raise XaiError(f"{path}: checkpoint holds {no.held}, but the run builds {no.built}")
     models = state.get("models")
     if not isinstance(models, dict):
-        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no model weights)")
+        no.corrupt("no model weights")
     for key, module in task.modules.items():
         saved = models.get(key)
         if not isinstance(saved, dict):
-            raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no weights for '{key}')")
+            no.corrupt(f"no weights for '{key}'")
         own = unwrap(module).state_dict()
         missing, extra = sorted(set(own) - set(saved)), sorted(set(saved) - set(own))
         if missing or extra:
-            raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
-                           f"parameters {'missing ' + ', '.join(missing[:3]) if missing else ''}"
-                           f"{' unexpected ' + ', '.join(extra[:3]) if extra else ''}")
+            no.mismatch(f"parameters {'missing ' + ', '.join(missing[:3]) if missing else ''}"
+                        f"{' unexpected ' + ', '.join(map(str, extra[:3])) if extra else ''}")
         for k, t in own.items():
-            if getattr(saved[k], "shape", None) != t.shape:
-                raise XaiError(f"{path}: checkpoint holds {held}, but the run builds {built}: "
-                               f"{key}.{k} has shape {list(getattr(saved[k], 'shape', []))} in the "
-                               f"checkpoint and {list(t.shape)} in the model")
+            if not torch_tensor(saved[k]) or saved[k].shape != t.shape:
+                no.mismatch(f"{key}.{k} has {describe(saved[k])} in the checkpoint and {describe(t)} in the model")
+
+
+def torch_tensor(value) -> bool:
+    import torch
+
+    return torch.is_tensor(value)
+
+
+def describe(value) -> str:
+    from xaicli.training.checkpoint_checks import shape_text
+
+    return shape_text(value) if torch_tensor(value) else f"a {type(value).__name__}"
 
 
 def ensure_finite(state: dict, path: Path) -> None:
