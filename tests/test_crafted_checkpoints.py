@@ -104,7 +104,7 @@ STRUCTURE = {
     "huge step_in_epoch": _set("step_in_epoch", 10**12),
     "negative step_in_epoch": _set("step_in_epoch", -3),
     "string best": _set("best", "high"),
-    "best_epoch after the position": _set("best_epoch", 40),
+    "best_epoch zero": _set("best_epoch", 0),
     "unknown scheduler key": lambda p: p["schedulers"]["model"].update(optimizer="x"),
     "scheduler value of another type": lambda p: p["schedulers"]["model"].update(last_epoch="3"),
     "scheduler list of another length": lambda p: p["schedulers"]["model"].update(base_lrs=[0.1, 0.2, 0.3]),

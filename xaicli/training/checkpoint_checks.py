@@ -73,8 +73,8 @@ def check_position(saved: dict, steps_per_epoch: int, no: Refusal) -> None:
     best, best_epoch = saved.get("best"), saved.get("best_epoch")
     if best is not None and not is_number(best):
         no.corrupt(f"best is {best!r}, expected a finite number or none")
-    if best_epoch is not None and (not is_int(best_epoch) or not 1 <= best_epoch <= epoch):
-        no.corrupt(f"best_epoch is {best_epoch!r}, expected a whole number from 1 to the epoch ({epoch})")
+    if best_epoch is not None and (not is_int(best_epoch) or best_epoch < 1):
+        no.corrupt(f"best_epoch is {best_epoch!r}, expected a whole number >= 1")
     if "gan_steps" in saved and (not is_int(saved["gan_steps"]) or saved["gan_steps"] < 0):
         no.corrupt(f"gan_steps is {saved['gan_steps']!r}, expected a whole number >= 0")
     if not isinstance(saved.get("config", {}), dict):

@@ -13,6 +13,7 @@ from xaicli import config as cfgmod
 from xaicli.errors import ConfigError, XaiError
 from xaicli.runs.checkpoint import CHECKPOINT_FORMAT, load_checkpoint, save_checkpoint
 from xaicli.runs.files import clean_stale_temporaries
+from xaicli.runs.layout import safe_child
 from xaicli.training.device import rng_state, set_rng_state
 from xaicli.training.state import TrainState
 
@@ -33,20 +34,30 @@ class Checkpointer:
             return
         payload = self.payload(state)
         ensure_finite(payload, self.folder / name)
-        save_checkpoint(self.folder / name, payload)
+        save_checkpoint(safe_child(self.folder.parent, f"{self.folder.name}/{name}"), payload)
 
     def end_of_epoch(self, state: TrainState, improved: bool) -> None:
-        """last.pt after every epoch; best.pt too when the epoch reached a new best."""
-        self.save("last.pt", state)
+        """last.pt after every epoch; best.pt too when the epoch reached a new best, and first: a run
+        killed between the two resumes from the older last.pt and writes this best.pt again."""
         if improved:
             self.save("best.pt", state)
+        self.save("last.pt", state)
 
     def resume(self, state: TrainState, run_dir: Path) -> None:
-        """Load last.pt into the task, the RNGs and `state`, after checking it belongs to this run."""
+        """Load last.pt into the task, the RNGs and `state`, after checking it belongs to this run.
+        A run killed before its first checkpoint has none: it starts from the beginning."""
+        from xaicli.runs.metrics_log import truncate_after
         from xaicli.training.checkpoint_checks import check_training_state
+        from xaicli.viz import console
 
-        clean_stale_temporaries(self.folder)
+        clean_stale_temporaries(run_dir, self.folder, run_dir / "plots", run_dir / "samples")
         path = self.folder / "last.pt"
+        if not path.exists() and not path.is_symlink():
+            if self.write:
+                console.info(f"{path}: no checkpoint yet (the run stopped in its first epoch); "
+                             f"starting from the beginning")
+                truncate_after(run_dir, 0, 0)
+            return
         saved = load_checkpoint(path, map_location=self.device)
         check_compatible(saved, self.cfg, self.task, path)
         check_training_state(saved, self.task, state.steps_per_epoch, self.device,
@@ -55,6 +66,8 @@ class Checkpointer:
         self.task.load_state_dict(saved)
         set_rng_state(saved["rng"], self.device)
         state.load(saved)
+        if self.write:
+            truncate_after(run_dir, state.global_step, state.epoch)
 
 
 def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:

@@ -11,15 +11,15 @@ command line applies them (xaicli/training/process.py); a Python caller opts in.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
 from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.runs.files import atomic_write_text
-from xaicli.runs.layout import check_run_links, create_run_dir
+from xaicli.runs.files import create_exclusive
+from xaicli.runs.layout import check_empty_for_run, check_run_links, create_run_dir, safe_child
 from xaicli.training.checkpointer import Checkpointer, check_resume_config
 from xaicli.training.signals import SIGNAL_EXIT, StopFlag, stop_message, stop_signal
 from xaicli.training.state import TrainState
@@ -74,30 +74,48 @@ def build_setup(cfg, dist=None) -> Setup:
     return Setup(cfg, device, data, stream, task, captured, notice, dist)
 
 
-def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, bool]:
-    """The run directory: a new one, an explicit one, or the one being resumed."""
+def prepare_run(cfg, run_dir: str | None, resume: str | None, held: ExitStack) -> tuple[Path, bool]:
+    """The run directory: a new one, an explicit one, or the one being resumed; its lock is taken
+    (and put in `held`) before anything in it is read or written."""
+    from xaicli.runs.lock import lock_run
+
     if resume is not None:
         path = Path(resume)
         if not (path / "config.yaml").is_file():
             raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
+        held.enter_context(lock_run(path))
         saved = cfgmod.to_dict(cfgmod.load_run(path))
         check_resume_config(saved, cfgmod.to_dict(cfg), path)
         check_run_links(path)
         return path, True
     path = create_run_dir(cfg.train.runs_dir, cfg.name, run_dir)
-    atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
+    held.enter_context(lock_run(path))
+    if run_dir is not None:
+        check_empty_for_run(path)  # again, now that no other writer can be between check and create
+    try:
+        create_exclusive(safe_child(path, "config.yaml"), cfgmod.dump(cfg))
+    except FileExistsError:
+        raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
+                          f"or continue it with --resume {path}") from None
     return path, False
 
 
 def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
           stop: StopFlag | None = None) -> Path:
     """Train `cfg` (a Config); return the run directory. `dist` is the DDP context
-    (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set."""
+    (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set.
+    The run's lock (xaicli/runs/lock.py) is held by rank 0 from the run's creation to the end."""
+    with ExitStack() as held:
+        return train_holding(cfg, run_dir, resume, dist, stop, held)
+
+
+def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: StopFlag | None,
+                  held: ExitStack) -> Path:
     from xaicli.runs.metrics_log import MetricsWriter
 
     s = build_setup(cfg, dist)
-    path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume)) if dist is not None
-                      else prepare_run(cfg, run_dir, resume))
+    path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume, held)) if dist is not None
+                      else prepare_run(cfg, run_dir, resume, held))
     state = TrainState(len(s.stream), *s.task.monitor)
     checkpoints = Checkpointer(path / "checkpoints", cfg, s.task, s.device, write=s.rank0)
     if resuming:
@@ -164,7 +182,7 @@ def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
     from xaicli.viz.plots import training_curves
 
     try:
-        training_curves(read_epochs(path / "metrics.jsonl"), path / "plots" / "training.png")
+        training_curves(read_epochs(path / "metrics.jsonl"), safe_child(path, "plots/training.png"))
     except Exception as exc:  # a plot must never hide the real outcome
         console.warn(f"could not draw the training curves: {exc}")
     finish_meta(path, meta, exit_code, **state.summary())

@@ -18,8 +18,10 @@ def set_quiet(quiet: bool) -> None:
 
 @contextmanager
 def log_to(path: Path) -> Iterator[None]:
-    """Append every message to `path` (the run's log.txt) while the block runs."""
-    fh: TextIO = open(path, "a", encoding="utf-8")
+    """Append every message to `path` (the run's log.txt) while the block runs; never through a symlink."""
+    from xaicli.runs.files import open_append
+
+    fh: TextIO = open_append(path)
     previous = _state["log"]
     _state["log"] = fh
     try:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _save(fig, path: Path) -> None:
+    """The figure as PNG bytes, written atomically (a symlink at `path` is replaced, never followed)."""
+    import io
+
+    from xaicli.runs.files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
 def _plt():
     import matplotlib
 
@@ -37,9 +48,10 @@ def training_curves(epochs: list[dict], path: Path) -> None:
         axes[0][1].set_title("metrics")
         axes[0][1].legend()
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def confusion_matrix(matrix: list[list[int]], class_names: list[str], path: Path) -> None:
@@ -59,6 +71,7 @@ def confusion_matrix(matrix: list[list[int]], class_names: list[str], path: Path
     ax.set_ylabel("true")
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
