@@ -216,6 +216,8 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
     t0 = time.perf_counter()
     first = state.step_in_epoch if epoch == state.epoch else 0
     meters = DeviceMeters(task.device, first)
+    if first and state.meters is not None and s.rank0:  # the sums of the steps before the resume
+        meters.restore(state.meters)
     images = 0
     progress.start_epoch(epoch, first)
     for step, (xb, yb) in enumerate(s.stream.epoch(epoch, first), start=first):
@@ -235,6 +237,8 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
         progress.advance()
         signum = stop_signal(stop, dist, log_now)
         if signum:
+            meters.check_finite(epoch, dist)
+            state.meters = meters.snapshot(dist)
             checkpoints.save("last.pt", state)
             raise Interrupted(f"stopped by {stop_message(signum)} at epoch {epoch + 1} step {step + 1}; "
                               f"checkpoint saved; continue with xai train --resume {path}", SIGNAL_EXIT[signum])
