@@ -23,7 +23,10 @@ _opts = {"debug": False}
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    try:
+        print(f"error: {message}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # standard error is closed (xai train ... 2>&1 | head): log.txt and meta.json keep the error
     raise typer.Exit(code)
 
 
@@ -117,14 +120,17 @@ def eval_cmd(
     split: str | None = typer.Option(None, "--split", help="train, val or test (default: eval.split, test)."),
     classifier: str | None = typer.Option(None, "--classifier",
                                              help="GAN runs: classifier run that scores the samples."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON on standard output "
+                                 "(a read-only run is only warned about)."),
+    out: str | None = typer.Option(None, "--out", help="Write metrics.json and plots here (new or empty folder) "
+                                   "instead of into the run."),
 ) -> None:
     """Evaluate a run; write RUN/eval/metrics.json."""
     from xaicli import api
 
     if split is not None and split not in ("train", "val", "test"):
         raise ConfigError(f"--split: expected train, val or test, found {split!r}")
-    metrics = api.evaluate(run, checkpoint, split, classifier)
+    metrics = api.evaluate(run, checkpoint, split, classifier, out=out, must_write=not as_json or out is not None)
     if as_json:
         print(json.dumps(metrics, indent=2))
     else:
@@ -225,7 +231,25 @@ def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, met
 
 
 def main() -> None:
-    app(prog_name="xai")
+    try:
+        app(prog_name="xai")
+    finally:
+        _quiet_closed_streams()
+
+
+def _quiet_closed_streams() -> None:
+    """A closed pipe on stdout or stderr must not turn the exit code into 120 when Python flushes them
+    at exit: point such a stream at /dev/null."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass
 
 
 if __name__ == "__main__":

@@ -18,7 +18,8 @@ from xaicli import config as cfgmod
 from xaicli.errors import ConfigError
 from xaicli.runs.checkpoint import save_checkpoint
 from xaicli.runs.files import write_json
-from xaicli.runs.layout import new_output_dir, resolve_run
+from xaicli.runs.layout import resolve_run
+from xaicli.runs.staging import StagedOutput
 
 SAMPLE_FORMAT = 1
 
@@ -99,10 +100,11 @@ def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, i
     task = restored.task
     z, labels = sample_inputs(task, n, seed, label, interpolate)
     images = to_uint8(task.decode(z, labels))
-    folder = new_output_dir(restored.run_dir, "samples", out)
-    manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint), "model": restored.cfg.model.name,
+    staged = StagedOutput(restored.run_dir, "samples", out)
+    manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint),
+                "checkpoint_sha256": restored.sha256, "model": restored.cfg.model.name,
                 "seed": seed, "n": n, "label": label, "interpolate": interpolate,
                 "labels": None if labels is None else labels.tolist(), "shape": list(images.shape),
                 "files": {"grid": "grid.png", "images": "images/", "tensor": "samples.pt"}}
-    write_samples(folder, images, labels, manifest, ncol=n if interpolate else min(8, n))
-    return str(folder)
+    write_samples(staged.path, images, labels, manifest, ncol=n if interpolate else min(8, n))
+    return str(staged.commit())

@@ -26,11 +26,13 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         try:
             os.unlink(tmp)
         except OSError:
             pass
+        if isinstance(exc, OSError) and exc.errno is not None:  # name the file meant, not the temporary
+            raise OSError(exc.errno, exc.strerror, str(path)) from None
         raise
 
 
@@ -89,7 +91,11 @@ def open_append(path: Path):
 def is_stale_temporary(path: Path) -> bool:
     """A `.*.tmp` file whose writer is no longer running (or whose name does not say who wrote it)."""
     parts = path.name.split(".")
-    pid = parts[-3] if len(parts) >= 5 else ""
+    return writer_gone(parts[-3] if len(parts) >= 5 else "")
+
+
+def writer_gone(pid: str) -> bool:
+    """True unless `pid` (text from a file name) is a process running on this machine."""
     if not pid.isdigit():
         return True
     if int(pid) == os.getpid():

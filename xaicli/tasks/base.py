@@ -170,6 +170,11 @@ class Task:
     def on_epoch_end(self, epoch: int, run_dir) -> None:
         """Per-epoch extras (a GAN's sample grid); nothing for classifiers."""
 
+    def epoch_files(self, epoch: int) -> list[str]:
+        """The files on_epoch_end writes for `epoch` (0-based), relative to the run directory: a resume
+        at the end of that epoch writes those a stopped run could not."""
+        return []
+
     # -- what the other commands do with a run of this kind ---------------------------------------------
     def evaluate(self, restored, split: str | None = None, classifier: str | None = None) -> dict:
         """`xai eval`: the metrics of a restored run of this kind."""

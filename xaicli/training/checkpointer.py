@@ -51,6 +51,9 @@ class Checkpointer:
         from xaicli.viz import console
 
         clean_stale_temporaries(run_dir, self.folder, run_dir / "plots", run_dir / "samples")
+        legacy = run_dir / "metrics.csv.tmp"  # the fixed-name temporary older versions wrote the CSV to
+        if legacy.is_file() and not legacy.is_symlink():
+            legacy.unlink()
         path = self.folder / "last.pt"
         if not path.exists() and not path.is_symlink():
             if self.write:
@@ -68,6 +71,9 @@ class Checkpointer:
         state.load(saved)
         if self.write:
             truncate_after(run_dir, state.global_step, state.epoch)
+            if state.epoch and not state.step_in_epoch and not all(
+                    (run_dir / f).exists() for f in self.task.epoch_files(state.epoch - 1)):
+                self.task.on_epoch_end(state.epoch - 1, run_dir)  # the weights are that epoch's end
 
 
 def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
@@ -75,6 +81,52 @@ def check_resume_config(saved: dict, new: dict, run_dir: Path) -> None:
     if changed:
         raise ConfigError(f"--resume {run_dir}: the config differs from the run's in {', '.join(changed)}; "
                           f"only {', '.join(RESUME_MAY_CHANGE)} may change on resume")
+
+
+# what may differ between a run's config.yaml and the config inside its checkpoints for eval, sample and
+# explain: what resume may change, the length of the run (a run may be extended) and the sections that
+# only hold those commands' defaults
+READ_MAY_DIFFER = (*RESUME_MAY_CHANGE, "train.epochs")
+READ_SECTIONS_MAY_DIFFER = ("eval.", "explain.")
+
+
+def check_run_config(state: dict, cfg, ckpt: Path, run_dir: Path) -> None:
+    """Refuse a hand-edited config.yaml: for the run's own checkpoints, it must say what the checkpoint's
+    config says (a checkpoint from elsewhere, given by path, is the user's deliberate choice)."""
+    if ckpt.resolve().parent != (run_dir / "checkpoints").resolve():
+        return
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        raise XaiError(f"{ckpt}: checkpoint is corrupt or incomplete (no config)")
+    try:
+        held = cfgmod.to_dict(cfgmod.from_dict(cfgmod.upgrade(dict(saved)), f"{ckpt} (its config)"))
+    except ConfigError as exc:
+        raise XaiError(f"{ckpt}: checkpoint is corrupt or incomplete ({exc})") from None
+    changed = [k for k in cfgmod.diff(held, cfgmod.to_dict(cfg))
+               if k not in READ_MAY_DIFFER and not k.startswith(READ_SECTIONS_MAY_DIFFER)]
+    if changed:
+        raise ConfigError(f"{run_dir / 'config.yaml'}: differs from the config saved in {ckpt} in "
+                          f"{', '.join(changed)}; a run's config.yaml must stay as training wrote it "
+                          f"(undo the edit; commands take their options as flags)")
+
+
+def check_finite_weights(state: dict, ckpt: Path) -> None:
+    """NaN or Inf weights make every metric, sample and map meaningless: refuse them in one line."""
+    bad = first_non_finite(state["models"])
+    if bad:
+        raise XaiError(f"{ckpt}: {bad} holds NaN or Inf; this checkpoint's weights are unusable "
+                       f"(xai never saves such weights: the file was made elsewhere)")
+
+
+def first_non_finite(models: dict) -> str | None:
+    """The first floating-point weight (as group.key) holding NaN or Inf, or None."""
+    import torch
+
+    for group, modules in models.items():
+        for key, t in modules.items():
+            if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
+                return f"{group}.{key}"
+    return None
 
 
 def refusal(state: dict, cfg, task, path: Path):
@@ -126,10 +178,6 @@ def describe(value) -> str:
 
 
 def ensure_finite(state: dict, path: Path) -> None:
-    import torch
-
-    for group, modules in state["models"].items():
-        for key, t in modules.items():
-            if torch.is_tensor(t) and t.is_floating_point() and not torch.isfinite(t).all():
-                raise XaiError(f"refusing to save {path}: {group}.{key} holds NaN or Inf; "
-                               f"the previous checkpoint is kept")
+    bad = first_non_finite(state["models"])
+    if bad:
+        raise XaiError(f"refusing to save {path}: {bad} holds NaN or Inf; the previous checkpoint is kept")

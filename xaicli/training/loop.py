@@ -17,11 +17,11 @@ from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
-from xaicli.errors import ConfigError, Interrupted, XaiError
+from xaicli.errors import ConfigError, XaiError
 from xaicli.runs.files import create_exclusive
 from xaicli.runs.layout import check_empty_for_run, check_run_links, create_run_dir, safe_child
 from xaicli.training.checkpointer import Checkpointer, check_resume_config
-from xaicli.training.signals import SIGNAL_EXIT, StopFlag, stop_message, stop_signal
+from xaicli.training.signals import FAILED, StopFlag, side_write, stop_error, stop_signal, write_failure
 from xaicli.training.state import TrainState
 from xaicli.viz import console
 
@@ -127,12 +127,12 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
     writer = MetricsWriter(path) if s.rank0 else None
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
         meta = start(s, path, state, resuming) if s.rank0 else None
-        exit_code = 1
+        exit_code, error, late = 1, None, None
         try:
             run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path)
             exit_code = 0
         except XaiError as exc:
-            exit_code = exc.exit_code
+            exit_code, error = exc.exit_code, str(exc)
             raise
         except KeyboardInterrupt:
             exit_code = 130
@@ -145,7 +145,9 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
             raise
         finally:
             if meta is not None:
-                finish(path, meta, exit_code, state)
+                late = finish(path, meta, exit_code, state, error)
+    if late:  # the training ended well, but a file written at its end could not be
+        raise XaiError(f"{late}; the training itself finished and its checkpoints are saved")
     return path
 
 
@@ -162,10 +164,13 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool) -> dict:
 
     cfg, data = s.cfg, s.data
     world = s.dist.world_size if s.dist is not None else 1
-    meta = start_meta(path, cfg.seed, s.device, data.provenance,
-                      {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
-                       "step": "cuda_graph" if s.captured else "eager",
-                       **({"cpu_allocator": applied()} if applied() else {})})
+    try:
+        meta = start_meta(path, cfg.seed, s.device, data.provenance,
+                          {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
+                           "step": "cuda_graph" if s.captured else "eager",
+                           **({"cpu_allocator": applied()} if applied() else {})})
+    except OSError as exc:
+        raise XaiError(f"{write_failure(exc)}; nothing was trained") from None
     console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
                  f"({data.provenance.get('source')}, {split_counts(data)}) "
                  f"| device {s.device} | {cfg.train.epochs} epochs x {state.steps_per_epoch} steps"
@@ -175,17 +180,30 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool) -> dict:
     return meta
 
 
-def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
-    """The training curves and meta.json's outcome, whatever happened."""
+def finish(path: Path, meta: dict, exit_code: int, state: TrainState, error: str | None = None) -> str | None:
+    """The training curves and meta.json's outcome (exit code and first error), whatever happened.
+    Never raises: a failed write here is returned (when the run had no error of its own) or warned about."""
     from xaicli.runs.meta import finish_meta
     from xaicli.runs.metrics_log import read_epochs
     from xaicli.viz.plots import training_curves
 
+    problems = []
     try:
         training_curves(read_epochs(path / "metrics.jsonl"), safe_child(path, "plots/training.png"))
+    except OSError as exc:
+        problems.append(write_failure(exc))
     except Exception as exc:  # a plot must never hide the real outcome
         console.warn(f"could not draw the training curves: {exc}")
-    finish_meta(path, meta, exit_code, **state.summary())
+    first = error or (problems[0] if problems else None)
+    if first:
+        console.to_log_only(f"error: {first}")
+    try:
+        finish_meta(path, meta, exit_code or (1 if first else 0), error=first, **state.summary())
+    except OSError as exc:
+        problems.append(write_failure(exc))
+    for problem in problems if error else problems[1:]:
+        console.warn(problem)
+    return problems[0] if problems and not error else None
 
 
 def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path) -> None:
@@ -200,9 +218,8 @@ def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, s
             if dist is not None:
                 dist.barrier()
             signum = stop_signal(stop, dist, True)
-            if signum and epoch + 1 < cfg.train.epochs:
-                raise Interrupted(f"stopped by {stop_message(signum)} after epoch {epoch + 1}; "
-                                  f"continue with xai train --resume {path}", SIGNAL_EXIT[signum])
+            if signum == FAILED or signum and epoch + 1 < cfg.train.epochs:
+                raise stop_error(stop, signum, f"after epoch {epoch + 1}", path, saved=signum == FAILED)
 
 
 def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Checkpointer, writer,
@@ -232,7 +249,7 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
             if writer is not None:
                 if warning:
                     console.warn(warning)
-                writer.row("step", epoch=epoch + 1, step=state.global_step, lr=task.lr(), **values)
+                side_write(stop, writer.row, "step", epoch=epoch + 1, step=state.global_step, lr=task.lr(), **values)
                 progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
         progress.advance()
         signum = stop_signal(stop, dist, log_now)
@@ -240,16 +257,15 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
             meters.check_finite(epoch, dist)
             state.meters = meters.snapshot(dist)
             checkpoints.save("last.pt", state)
-            raise Interrupted(f"stopped by {stop_message(signum)} at epoch {epoch + 1} step {step + 1}; "
-                              f"checkpoint saved; continue with xai train --resume {path}", SIGNAL_EXIT[signum])
+            raise stop_error(stop, signum, f"at epoch {epoch + 1} step {step + 1}", path)
     meters.check_finite(epoch, dist)
     train_metrics = {f"train_{k}": v for k, v in meters.epoch_means(dist).items()}
     val = task.validate() if s.rank0 or dist is None else {}
     row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(),
            "seconds": round(time.perf_counter() - t0, 3)}
     improved = state.end_epoch(epoch, val)
-    if writer is not None:
-        writer.epoch(**row)
-        progress.log_epoch(row)
+    if writer is not None:  # the epoch's files first: a run killed before its checkpoint writes them again
+        side_write(stop, writer.epoch, **row)
+        side_write(stop, progress.log_epoch, row)
+        side_write(stop, task.on_epoch_end, epoch, path)
         checkpoints.end_of_epoch(state, improved)
-        task.on_epoch_end(epoch, path)
