@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from xaicli.config import to_dict
+from xaicli.config.validate import check_target
 from xaicli.errors import ConfigError
 from xaicli.explain.registry import resolve
 from xaicli.explain.report import write_report
@@ -30,6 +31,7 @@ def apply_options(cfg, methods, n, target, inputs, split, classifier=None, layer
     if n is not None:
         e.n = n
     if target is not None:
+        check_target(str(target), "--target")
         e.target = str(target)
     if inputs is not None:
         if inputs not in ("real", "generated"):
