@@ -2,11 +2,10 @@
 metrics.csv (and every step row) is the uninterrupted run's."""
 
 import json
-import signal
 
 import pytest
 import torch
-from conftest import ARGS, SMOKE, start_training, wait_for_step_in_epoch, xai
+from conftest import ARGS, SMOKE, stop_in_epoch, xai
 
 from xaicli.training.meters import DeviceMeters
 
@@ -48,11 +47,7 @@ def test_a_mid_epoch_resume_writes_the_uninterrupted_epoch_metrics(tmp_path):
     reference = tmp_path / "reference"
     xai("train", SMOKE, *ARGS, "--run-dir", reference, check=True)
     run = tmp_path / "run"
-    proc = start_training(run)
-    wait_for_step_in_epoch(run, 2, proc)
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 143
+    assert stop_in_epoch(run).returncode == 143
     saved = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert saved["step_in_epoch"] > 0 and saved["meters"]["keys"]
     resumed = xai("train", "--resume", run)

@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ARGS, ROOT, SMOKE, start_training, wait_for_step_in_epoch, xai
+from conftest import ARGS, ROOT, SMOKE, start_training, stop_in_epoch, wait_for_step_in_epoch, xai
 
 from xaicli.errors import ConfigError, XaiError
 from xaicli.runs.layout import create_run_dir
@@ -163,10 +163,7 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     reference = tmp_path / "reference"
     xai("train", SMOKE, *ARGS, "--run-dir", reference, check=True)
     run = tmp_path / "run"
-    proc = start_training(run)
-    wait_for_step_in_epoch(run, 1, proc)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    stop_in_epoch(run, epoch=1, signum=signal.SIGKILL)
     assert not (run / "checkpoints" / "last.pt").exists()
     again = xai("train", SMOKE, *ARGS, "--run-dir", run)
     assert again.returncode == 2 and "--resume" in again.stderr

@@ -123,6 +123,7 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
         if state.epoch >= cfg.train.epochs:
             if s.rank0:
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
+                close_finished(path, state)
             return path
     writer = MetricsWriter(path) if s.rank0 else None
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
@@ -204,6 +205,21 @@ def finish(path: Path, meta: dict, exit_code: int, state: TrainState, error: str
     for problem in problems if error else problems[1:]:
         console.warn(problem)
     return problems[0] if problems and not error else None
+
+
+def close_finished(path: Path, state: TrainState) -> None:
+    """A run killed after its last checkpoint but before its end was recorded: draw its curves and
+    record the end in meta.json now, so that it reads as the finished run it is."""
+    import json
+
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("exit_code") != 0 or not (path / "plots" / "training.png").is_file():
+        late = finish(path, meta, 0, state)
+        if late:
+            raise XaiError(late)
 
 
 def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, stop: StopFlag, path: Path) -> None:
