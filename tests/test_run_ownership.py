@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from conftest import ARGS, ROOT, SMOKE, start_training, stop_in_epoch, wait_for_step_in_epoch, xai
+from conftest import ARGS, ROOT, SMOKE, cli, start_training, stop_in_epoch, wait_for_step_in_epoch, xai
 
 from xaicli.errors import ConfigError, XaiError
 from xaicli.runs.layout import create_run_dir
@@ -177,6 +177,28 @@ def test_a_run_killed_before_its_first_checkpoint_resumes_from_the_start(tmp_pat
     steps = [json.loads(line)["step"] for line in (run / "metrics.jsonl").read_text().splitlines()
              if json.loads(line)["kind"] == "step"]
     assert steps == sorted(set(steps))  # the killed attempt's rows are not repeated
+
+
+def test_a_run_killed_after_its_last_checkpoint_gets_its_end_recorded_on_resume(tmp_path):
+    torch.set_num_threads(1)
+    run = tmp_path / "run"
+    assert cli("train", SMOKE, "train.epochs=1", "--run-dir", run).exit_code == 0
+    record = json.loads((run / "meta.json").read_text())
+    record.update(exit_code=None, end_time=None)  # killed while drawing the curves
+    (run / "meta.json").write_text(json.dumps(record))
+    (run / "plots" / "training.png").unlink()
+    result = cli("train", "--resume", run)
+    assert result.exit_code == 0 and "already finished" in result.stderr
+    assert json.loads((run / "meta.json").read_text())["exit_code"] == 0
+    assert (run / "plots" / "training.png").is_file()
+
+
+def test_a_users_own_tmp_file_makes_a_run_dir_non_empty(tmp_path):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "notes.tmp").write_text("mine")
+    with pytest.raises(ConfigError, match="notes.tmp"):
+        create_run_dir(tmp_path / "runs", "x", folder)
 
 
 def test_the_slurm_script_continues_any_run_that_has_a_config():

@@ -44,7 +44,8 @@ def check_empty_for_run(path: Path) -> None:
         entries = sorted(path.iterdir())
     except OSError as exc:
         raise ConfigError(f"--run-dir {path}: cannot be read ({exc.strerror})") from None
-    others = [e.name for e in entries if not (e.name == LOCK_NAME or e.name.endswith(".tmp") and is_stale_temporary(e))]
+    others = [e.name for e in entries if not (e.name == LOCK_NAME or e.name.startswith(".") and e.name.endswith(".tmp")
+                                              and is_stale_temporary(e))]
     if is_run(path):
         raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
                           f"or continue it with --resume {path}")
