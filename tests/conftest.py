@@ -76,6 +76,18 @@ def start_training(run, extra=(), config=SMOKE, args=ARGS):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def stop_in_epoch(run, epoch=2, signum=None, extra=(), config=SMOKE, args=ARGS):
+    """Start a training run and send it `signum` (SIGTERM by default) once a step of `epoch` is logged;
+    the finished process is returned."""
+    import signal
+
+    proc = start_training(run, extra, config, args)
+    wait_for_step_in_epoch(run, epoch, proc)
+    proc.send_signal(signal.SIGTERM if signum is None else signum)
+    proc.communicate(timeout=60)
+    return proc
+
+
 def wait_for_step_in_epoch(run, epoch, proc, timeout=120):
     """Poll metrics.jsonl until a step row of `epoch` appears."""
     deadline = time.time() + timeout

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import ROOT, SMOKE, start_training, wait_for_step_in_epoch, xai
+from conftest import ROOT, SMOKE, stop_in_epoch, xai
 
 from xaicli.errors import XaiError
 from xaicli.runs import checkpoint as ckptmod
@@ -165,17 +165,21 @@ def test_a_checkpoint_of_another_shape_or_kind_is_caught_before_loading(smoke_ru
 
 @pytest.mark.e2e
 def test_stale_temporaries_are_ignored_and_cleaned_on_resume(tmp_path):
+    """Inside checkpoints/ and outside it (meta, metrics, plots); a temporary whose writer still runs
+    (an eval writing its plot right now) is left alone."""
     run = tmp_path / "run"
-    proc = start_training(run)
-    wait_for_step_in_epoch(run, 2, proc)
-    proc.send_signal(signal.SIGTERM)
-    proc.communicate(timeout=60)
-    assert proc.returncode == 143
-    stale = run / "checkpoints" / ".last.pt.abc123.tmp"
-    stale.write_bytes(b"half a checkpoint")
+    assert stop_in_epoch(run).returncode == 143
+    dead = 999999999  # no such process
+    stale = [run / "checkpoints" / ".last.pt.abc123.tmp", run / f".meta.json.{dead}.abc.tmp",
+             run / "plots" / f".training.png.{dead}.x.tmp", run / "metrics.csv.tmp",
+             run / f".metrics.jsonl.{dead}.q.tmp"]
+    live = run / "plots" / f".confusion_matrix.png.{os.getpid()}.y.tmp"
+    for p in [*stale, live]:
+        p.parent.mkdir(exist_ok=True)
+        p.write_bytes(b"half a file")
     resumed = xai("train", "--resume", run)
     assert resumed.returncode == 0, resumed.stderr
-    assert not stale.exists()
+    assert [p for p in stale if p.exists()] == [] and live.exists()
     assert ckptmod.load_checkpoint(run / "checkpoints" / "last.pt")["epoch"] == 3
 
 

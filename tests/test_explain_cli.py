@@ -246,7 +246,7 @@ def gan_restored(tmp_path, monkeypatch, clf_run):
         y = torch.arange(32) % 10
         data = ImageData(x, y, x, y, (0.5,), (0.5,), [str(i) for i in range(10)])
         fake = SimpleNamespace(run_dir=run, checkpoint=run / "checkpoints" / "last.pt", cfg=cfg, data=data,
-                               task=StubGanTask(conditional), state={})
+                               task=StubGanTask(conditional), state={}, sha256="0" * 64)
 
         def fake_restore(target, checkpoint=None, device=None, load_data=True, data_source=None):
             return fake if Path(target) == run else real_restore(target, checkpoint, device, load_data,

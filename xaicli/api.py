@@ -80,12 +80,16 @@ def restore(run: str | Path, checkpoint: str = "last", device: str | None = None
 
 
 def evaluate(run: str | Path, checkpoint: str = "last", split: str | None = None,
-             classifier: str | Path | None = None, data_source: str | None = None) -> dict:
-    """The run's metrics (also written to RUN/eval/metrics.json): accuracy, NLL, ECE, per class for a
-    classifier; FID, KID, precision, recall and more for a GAN (`classifier`: a classifier run)."""
+             classifier: str | Path | None = None, data_source: str | None = None, out: str | Path | None = None,
+             must_write: bool = True) -> dict:
+    """The run's metrics (also written to RUN/eval/metrics.json and RUN/eval/history.jsonl, or to `out`, a
+    new or empty folder): accuracy, NLL, ECE, per class for a classifier; FID, KID, precision, recall and
+    more for a GAN (`classifier`: a classifier run). The data is the run's own unless `data_source` says
+    otherwise. `must_write=False`: a read-only run only gets a warning."""
     from xaicli.evaluation.command import run_eval
 
-    return run_eval(str(run), checkpoint, split, None if classifier is None else str(classifier), data_source)
+    return run_eval(str(run), checkpoint, split, None if classifier is None else str(classifier), data_source,
+                    None if out is None else str(out), must_write)
 
 
 def sample(run: str | Path, n: int = 64, seed: int = 0, label: int | None = None, interpolate: bool = False,

@@ -34,7 +34,10 @@ DATA_SOURCE_HELP = "Use other data than the run recorded (default: what the run 
 
 
 def _fail(message: str, code: int) -> NoReturn:
-    print(f"error: {message}", file=sys.stderr)
+    try:
+        print(f"error: {message}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # standard error is closed (xai train ... 2>&1 | head): log.txt and meta.json keep the error
     raise typer.Exit(code)
 
 
@@ -179,14 +182,18 @@ def eval_cmd(
     classifier: str | None = typer.Option(None, "--classifier", metavar="RUN",
                                           help="GAN runs: the classifier run whose features score the images."),
     data_source: DataSource | None = typer.Option(None, "--data-source", help=DATA_SOURCE_HELP),
-    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the metrics as JSON on standard output."),
+    as_json: bool = typer.Option(False, "--json", metavar="", help="Print the metrics as JSON on standard output "
+                                 "(a read-only run is only warned about)."),
+    out: str | None = typer.Option(None, "--out", metavar="DIR", help="Write metrics.json and plots here (a new or "
+                                   "empty folder) instead of into the run."),
 ) -> None:
     """Evaluate a run: accuracy, NLL, ECE, per-class accuracy (classifiers); FID, KID, precision, recall (GANs)."""
     from xaicli import api
     from xaicli.evaluation.command import eval_summary
     from xaicli.viz import console
 
-    metrics = api.evaluate(run, checkpoint, split, classifier, data_source)
+    metrics = api.evaluate(run, checkpoint, split, classifier, data_source, out=out,
+                           must_write=not as_json or out is not None)
     head, tail = eval_summary(metrics)
     for line in head:
         console.info(line)
@@ -313,7 +320,25 @@ def list_cmd(what: str | None = typer.Argument(None, metavar="[models|datasets|m
 
 
 def main() -> None:
-    app(prog_name="xai")
+    try:
+        app(prog_name="xai")
+    finally:
+        _quiet_closed_streams()
+
+
+def _quiet_closed_streams() -> None:
+    """A closed pipe on stdout or stderr must not turn the exit code into 120 when Python flushes them
+    at exit: point such a stream at /dev/null."""
+    import os
+
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):
+            try:
+                os.dup2(os.open(os.devnull, os.O_WRONLY), stream.fileno())
+            except (OSError, ValueError):
+                pass
 
 
 if __name__ == "__main__":

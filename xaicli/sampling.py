@@ -1,7 +1,7 @@
 """`xai sample RUN`: images from a GAN run's generator, written so they can be found and reproduced.
 
-Output folder (a new RUN/samples/NNN by default, never overwritten):
-  grid.png            all images in one grid, 8 a row (an interpolation reads row by row)
+Output folder (a new RUN/samples/NNN by default, never overwritten; built hidden and put in place whole):
+  grid.png            the first GRID_MAX images in one grid, 8 a row (an interpolation reads row by row)
   images/NNNNNN.png   one PNG per image
   samples.pt          {"images": uint8 (N, C, H, W), "labels": long (N,) or absent}; read it with
                       xaicli.runs.checkpoint.load_checkpoint (a weights-only torch file)
@@ -18,9 +18,13 @@ from xaicli import config as cfgmod
 from xaicli.errors import ConfigError
 from xaicli.runs.checkpoint import save_checkpoint
 from xaicli.runs.files import write_json
-from xaicli.runs.layout import new_output_dir, resolve_run
+from xaicli.runs.layout import resolve_run
+from xaicli.runs.staging import StagedOutput
 
 SAMPLE_FORMAT = 1
+MAX_SAMPLES = 100_000  # images per command: samples.pt holds them all in memory as uint8
+CHUNK = 1000  # images generated, converted and written at a time
+GRID_MAX = 256  # images drawn in grid.png (all of them are in images/ and samples.pt)
 
 
 def check_sampleable(run: str) -> None:
@@ -72,13 +76,25 @@ def sample_inputs(task, n: int, seed: int, label: int | None, interpolate: bool)
     return z, task.default_labels(n)
 
 
+def generate_in_chunks(task, z: torch.Tensor, labels: torch.Tensor | None, folder: Path) -> torch.Tensor:
+    """uint8 images for every latent, CHUNK at a time (one float chunk in memory), each chunk's PNGs
+    written as it is made."""
+    from xaicli.viz.images import save_png, to_uint8
+
+    images = torch.empty(len(z), *task.image_shape, dtype=torch.uint8)
+    for start in range(0, len(z), CHUNK):
+        stop = min(start + CHUNK, len(z))
+        images[start:stop] = to_uint8(task.decode(z[start:stop], None if labels is None else labels[start:stop]))
+        for i in range(start, stop):
+            save_png(images[i], folder / "images" / f"{i:06d}.png")
+    return images
+
+
 def write_samples(folder: Path, images: torch.Tensor, labels: torch.Tensor | None, manifest: dict,
                   ncol: int) -> None:
-    from xaicli.viz.images import save_grid, save_png
+    from xaicli.viz.images import save_grid
 
-    save_grid(images, folder / "grid.png", ncol=ncol)
-    for i, image in enumerate(images):
-        save_png(image, folder / "images" / f"{i:06d}.png")
+    save_grid(images[:GRID_MAX], folder / "grid.png", ncol=min(ncol, GRID_MAX))
     payload = {"format_version": SAMPLE_FORMAT, "images": images.contiguous()}
     if labels is not None:
         payload["labels"] = labels.cpu()
@@ -90,19 +106,20 @@ def run_sample(run: str, n: int = 64, seed: int = 0, label: int | None = None, i
                out: str | None = None, checkpoint: str = "last", data_source: str | None = None) -> str:
     """Generate and write the images; return the output folder."""
     from xaicli.runs.restore import restore
-    from xaicli.viz.images import to_uint8
 
-    if n < 1:
-        raise ConfigError(f"-n: expected at least 1 image, found {n}")
+    if not 1 <= n <= MAX_SAMPLES:
+        raise ConfigError(f"-n: expected from 1 to at most {MAX_SAMPLES:,} images, found {n:,}; "
+                          f"for more, run several commands with different --seed")
     check_sampleable(run)
     restored = restore(run, checkpoint, data_source=data_source)
     task = restored.task
     z, labels = sample_inputs(task, n, seed, label, interpolate)
-    images = to_uint8(task.decode(z, labels))
-    folder = new_output_dir(restored.run_dir, "samples", out)
-    manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint), "model": restored.cfg.model.name,
+    staged = StagedOutput(restored.run_dir, "samples", out)
+    images = generate_in_chunks(task, z, labels, staged.path)
+    manifest = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint),
+                "checkpoint_sha256": restored.sha256, "model": restored.cfg.model.name,
                 "seed": seed, "n": n, "label": label, "interpolate": interpolate,
                 "labels": None if labels is None else labels.tolist(), "shape": list(images.shape),
                 "files": {"grid": "grid.png", "images": "images/", "tensor": "samples.pt"}}
-    write_samples(folder, images, labels, manifest, ncol=min(8, n))  # an interpolation reads row by row
-    return str(folder)
+    write_samples(staged.path, images, labels, manifest, ncol=min(8, n))  # an interpolation reads row by row
+    return str(staged.commit())

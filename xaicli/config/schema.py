@@ -7,6 +7,10 @@ import typing
 from dataclasses import dataclass, field
 from typing import Any
 
+MAX_SEED = 2**32 - 1
+MAX_NAME = 100  # a run folder's name is the name and -NNN; file systems allow 255 bytes
+MAX_INT = 2**63 - 1  # any integer setting: what a 64-bit integer holds
+
 
 def opt(default: Any, help: str, *, choices: tuple | None = None, min: float | None = None,
         max: float | None = None, exclusive_min: bool = False) -> Any:
@@ -35,7 +39,7 @@ class DataConfig:
                            "best.pt (datasets without a validation split of their own; 0: no validation)",
                            min=0.0, max=0.5)
     split_seed: int = opt(0, "seed of the validation split (fixed apart from `seed`, so runs that differ only "
-                          "in seed validate on the same images)", min=0)
+                          "in seed validate on the same images)", min=0, max=MAX_SEED)
 
 
 @dataclass
@@ -69,7 +73,7 @@ class TrainConfig:
                            choices=("auto", "true", "false"))
     log_every: int = opt(50, "steps between progress lines and metrics.jsonl step rows", min=1)
     runs_dir: str = opt("runs", "parent folder of new run directories")
-    threads: int = opt(0, "CPU threads for torch (0: torch's default)", min=0)
+    threads: int = opt(0, "CPU threads for torch (0: torch's default)", min=0, max=1024)
 
 
 @dataclass
@@ -104,7 +108,8 @@ class ExplainConfig:
     sanity: bool = opt(True, "run the model-parameter randomization test for each method")
     sanity_threshold: float = opt(0.5, "randomization test: pass below this Spearman correlation",
                                   min=-1.0, max=1.0)
-    seed: int = opt(0, "seed of noise draws, random baselines, random pixel orders and generated inputs", min=0)
+    seed: int = opt(0, "seed of noise draws, random baselines, random pixel orders and generated inputs", min=0,
+                    max=MAX_SEED)
     classifier: str = opt("", "GAN runs: classifier run that explains generated digits and the generator "
                           "(empty: eval.classifier)")
     layer: str = opt("", "Grad-CAM family: dotted module name of the layer (empty: the last block whose output "
@@ -113,8 +118,8 @@ class ExplainConfig:
 
 @dataclass
 class Config:
-    name: str = opt("run", "run name: runs/<name>-NNN")
-    seed: int = opt(0, "random seed for weights, data order and augmentation", min=0)
+    name: str = opt("run", f"run name: runs/<name>-NNN (at most {MAX_NAME} characters)")
+    seed: int = opt(0, "random seed for weights, data order and augmentation", min=0, max=MAX_SEED)
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     optim: OptimConfig = field(default_factory=OptimConfig)

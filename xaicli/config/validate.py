@@ -8,11 +8,11 @@ import re
 import typing
 from typing import Any
 
-from xaicli.config.schema import Config, all_keys
+from xaicli.config.schema import MAX_INT, MAX_NAME, Config, all_keys
 from xaicli.errors import ConfigError
 from xaicli.registry import did_you_mean
 
-_NAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+_NAME_RE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.+-]*")  # fullmatch: `$` would let a final newline in
 
 
 class Sources:
@@ -42,7 +42,9 @@ def _describe(tp: Any) -> str:
 def _check_value(key: str, value: Any, f: dataclasses.Field, tp: Any, source: str) -> Any:
     """Type- and range-check one leaf value; return it converted (int -> float where needed)."""
     def fail(expected: str) -> ConfigError:
-        return ConfigError(f"{source}: {key}: expected {expected}, found {value!r}")
+        found = repr(value)
+        return ConfigError(f"{source}: {key}: expected {expected}, found "
+                           f"{found if len(found) <= 80 else found[:60] + f'... ({len(found)} characters)'}")
 
     if tp is bool:
         if not isinstance(value, bool):
@@ -50,6 +52,8 @@ def _check_value(key: str, value: Any, f: dataclasses.Field, tp: Any, source: st
     elif tp is int:
         if isinstance(value, bool) or not isinstance(value, int):
             raise fail(_describe(int))
+        if abs(value) > MAX_INT:
+            raise fail(f"an integer of at most {MAX_INT}")
     elif tp is float:
         if isinstance(value, str) and re.fullmatch(r"\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*", value):
             value = float(value)  # YAML 1.1 reads 1e-3 (no dot) as a string
@@ -109,9 +113,11 @@ def _build(cls: type, values: dict, prefix: str, source: Sources) -> Any:
 
 def _check_semantics(cfg: Config, source: Sources) -> None:
     """Cross-field checks that types alone cannot express."""
-    if not _NAME_RE.match(cfg.name) or ".." in cfg.name:
+    if not _NAME_RE.fullmatch(cfg.name) or ".." in cfg.name:
         raise ConfigError(f"{source('name')}: name: expected letters, digits, '_', '-', '.' or '+' "
                           f"(no path separators or '..'), found {cfg.name!r}")
+    if len(cfg.name) > MAX_NAME:
+        raise ConfigError(f"{source('name')}: name: expected at most {MAX_NAME} characters, found {len(cfg.name)}")
     betas = cfg.optim.betas
     if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0 <= b < 1 for b in betas):
         raise ConfigError(f"{source('optim.betas')}: optim.betas: expected two numbers in [0, 1), "
@@ -122,10 +128,13 @@ def _check_semantics(cfg: Config, source: Sources) -> None:
                           f"found {dev!r}")
     if not all(isinstance(m, str) for m in cfg.explain.methods):
         raise ConfigError(f"{source('explain.methods')}: explain.methods: expected a list of method names")
-    t = cfg.explain.target
-    if t not in ("pred", "label") and not t.isdigit():
-        raise ConfigError(f"{source('explain.target')}: explain.target: expected pred, label or a class index, "
-                          f"found {t!r}")
+    check_target(cfg.explain.target, f"{source('explain.target')}: explain.target")
+
+
+def check_target(target: str, where: str) -> None:
+    """pred, label, or a class index in ASCII digits (str.isdigit also takes '²', which int() refuses)."""
+    if target not in ("pred", "label") and not re.fullmatch(r"[0-9]{1,9}", target):
+        raise ConfigError(f"{where}: expected pred, label or a class index, found {target!r}")
 
 
 def from_dict(data: dict, source: str | Sources = "config") -> Config:

@@ -41,8 +41,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor, class_nam
 
 
 def evaluate_classifier(restored, split: str | None = None) -> dict:
-    from xaicli.viz.plots import confusion_matrix
-
+    """The metrics only: files (metrics.json, the confusion matrix plot) are xaicli/evaluation/command.py's."""
     cfg, task, data = restored.cfg, restored.task, restored.data
     split = split or cfg.eval.split
     x, y = data.split(split)
@@ -50,7 +49,4 @@ def evaluate_classifier(restored, split: str | None = None) -> dict:
     metrics = {"run": str(restored.run_dir), "checkpoint": str(restored.checkpoint), "kind": "classifier",
                "model": cfg.model.name, "split": split, "epoch": restored.state.get("epoch"),
                **classification_metrics(logits, y, data.class_names, cfg.eval.ece_bins)}
-    png = restored.run_dir / "plots" / "confusion_matrix.png"
-    confusion_matrix(metrics["confusion_matrix"], data.class_names, png)
-    metrics["confusion_matrix_png"] = str(png)
     return metrics

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import sys
 import time
 from pathlib import Path
@@ -10,22 +9,15 @@ from pathlib import Path
 import torch
 
 from xaicli.config import to_dict
+from xaicli.config.validate import check_target
 from xaicli.errors import ConfigError
 from xaicli.explain.registry import resolve
 from xaicli.explain.report import write_report
 from xaicli.explain.targets import parse_target
 from xaicli.runs.files import write_json
-from xaicli.runs.layout import new_output_dir
 from xaicli.runs.meta import device_name, now, versions
+from xaicli.runs.staging import StagedOutput
 from xaicli.viz import console
-
-
-def sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def log(message: str) -> None:
@@ -40,6 +32,7 @@ def apply_options(cfg, methods, n, target, inputs, split, classifier=None, layer
     if n is not None:
         e.n = n
     if target is not None:
+        check_target(str(target), "--target")
         e.target = str(target)
     if inputs is not None:
         if inputs not in ("real", "generated"):
@@ -79,7 +72,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
                 data_source: str | None = None) -> Path:
     """Explain a run; returns the output folder (the CLI prints it). The run's task picks the sections
     (`task.explain`, which calls explain_classifier or explain_gan); the folder is made only once the
-    request has been checked, so a refused one leaves nothing behind."""
+    request has been checked, so a refused one leaves nothing behind; it is built hidden and put in place
+    complete (xaicli/runs/staging.py), so a killed command leaves no folder that looks finished."""
     from xaicli.runs.restore import restore  # looked up at call time: tests stand in a GAN run here
 
     check_explain_request(run, methods, target, classifier)
@@ -89,18 +83,18 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     ecfg = cfg.explain
     started = time.perf_counter()
     torch.manual_seed(ecfg.seed)
-    made: list[Path] = []
+    made: list[StagedOutput] = []
 
     def new_folder() -> Path:
-        made.append(new_output_dir(restored.run_dir, "explain", out))
-        return made[-1]
+        made.append(StagedOutput(restored.run_dir, "explain", out))
+        return made[-1].path
 
     sections = restored.task.explain(restored, ecfg, new_folder, bool(methods), log)
-    folder = made[-1]
+    folder = made[-1].path
     device = restored.task.device
     manifest = {
         "run": str(restored.run_dir), "kind": restored.task.kind, "model": cfg.model.name,
-        "checkpoint": str(restored.checkpoint), "checkpoint_sha256": sha256(restored.checkpoint),
+        "checkpoint": str(restored.checkpoint), "checkpoint_sha256": restored.sha256,
         "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
         "device": str(device), "device_name": device_name(device), "versions": versions(),
         "seeds": {"explain": ecfg.seed, "run": cfg.seed},
@@ -112,5 +106,6 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     }
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)
-    log(f"explain: report {report}")
-    return folder
+    final = made[-1].commit()
+    log(f"explain: report {final / report.name}")
+    return final

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import warnings
 
 from xaicli.errors import ConfigError
 from xaicli.registry import Registry, did_you_mean
@@ -29,9 +30,16 @@ def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, arg
     check_model_args(name, args)
     builder = MODELS.get(name, key="model.name")
     try:
-        return builder(in_shape=in_shape, num_classes=num_classes, **args)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(f"model.args: model '{name}' rejected {args}: {exc}") from None
+        with warnings.catch_warnings():  # an empty layer is refused below, in one line
+            warnings.filterwarnings("ignore", message="Initializing zero-element tensors")
+            model = builder(in_shape=in_shape, num_classes=num_classes, **args)
+    except (TypeError, ValueError, RuntimeError) as exc:  # RuntimeError: torch refusing a negative size
+        raise ConfigError(f"model.args: model '{name}' rejected {args}: {str(exc).splitlines()[0]}") from None
+    empty = next((k for k, p in model.named_parameters() if p.numel() == 0), None)
+    if empty is not None:
+        raise ConfigError(f"model.args: model '{name}' with {args} has an empty layer ({empty} has shape "
+                          f"{list(dict(model.named_parameters())[empty].shape)}); sizes must be at least 1")
+    return model
 
 
 def model_kind(name: str) -> str:

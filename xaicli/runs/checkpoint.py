@@ -29,6 +29,14 @@ def save_checkpoint(path: Path, state: dict) -> None:
 
 def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     """Load a checkpoint with `weights_only=True`; anything odd is a one-line XaiError."""
+    return read_checkpoint(path, map_location)[0]
+
+
+def read_checkpoint(path: str | Path, map_location: Any = "cpu") -> tuple[dict, str]:
+    """The checkpoint and the SHA-256 of the very bytes it was loaded from: the file is read once, so a
+    training run replacing it meanwhile cannot make the hash describe other weights."""
+    import hashlib
+    import io
     import pickle
 
     import torch
@@ -39,7 +47,11 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     if not path.is_file() or path.stat().st_size == 0:
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete (not a non-empty file)")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=True)
+        data = path.read_bytes()
+    except OSError as exc:
+        raise XaiError(f"{path}: cannot read the checkpoint ({exc.strerror})") from None
+    try:
+        state = torch.load(io.BytesIO(data), map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as exc:
         text = " ".join(str(exc).split())
         found = re.search(r"unsupported GLOBAL (\S+)|Unsupported global: GLOBAL (\S+)", text, re.IGNORECASE)
@@ -56,9 +68,13 @@ def load_checkpoint(path: str | Path, map_location: Any = "cpu") -> dict:
     if not isinstance(state, dict) or "format_version" not in state:
         raise XaiError(f"{path}: checkpoint is corrupt or incomplete (no format_version; "
                        f"not written by xai)")
-    if state["format_version"] > CHECKPOINT_FORMAT:
+    version = state["format_version"]
+    if not isinstance(version, int) or isinstance(version, bool) or version < 1:
+        raise XaiError(f"{path}: checkpoint is corrupt or incomplete (format_version is {version!r}, "
+                       f"expected a whole number >= 1)")
+    if version > CHECKPOINT_FORMAT:
         raise XaiError(f"{path}: checkpoint format {state['format_version']} is newer than this "
                        f"xai understands ({CHECKPOINT_FORMAT}); upgrade xai")
-    return state
+    return state, hashlib.sha256(data).hexdigest()
 
 

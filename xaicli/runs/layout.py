@@ -6,8 +6,6 @@ from pathlib import Path
 
 from xaicli.errors import ConfigError, XaiError
 
-RUN_MARKERS = ("config.yaml", "meta.json", "checkpoints")
-
 
 def is_run(path: Path) -> bool:
     return path.is_dir() and (path / "config.yaml").is_file()
@@ -16,8 +14,8 @@ def is_run(path: Path) -> bool:
 def create_run_dir(runs_dir: str | Path, name: str, explicit: str | Path | None = None) -> Path:
     """Make a new run directory: `runs_dir/name-NNN` with the next free number, or `explicit`.
 
-    `os.mkdir` is atomic, so two processes started at once get two different directories.
-    An explicit folder may exist only if it holds no run (it may be empty, or hold unrelated files).
+    `os.mkdir` is atomic, so two processes started at once get two different directories. An explicit
+    folder must be absent or empty (as `--out` must): xai never writes a run over or among other files.
     """
     if explicit is not None:
         path = check_new_run_dir(explicit)
@@ -30,14 +28,37 @@ def create_run_dir(runs_dir: str | Path, name: str, explicit: str | Path | None 
 
 
 def check_new_run_dir(explicit: str | Path) -> Path:
-    """`--run-dir` must be a folder that holds no run, or not exist yet; checked before any work starts."""
+    """`--run-dir` as a Path, checked before any work starts (check_empty_for_run)."""
     path = Path(explicit)
-    if path.exists() and not path.is_dir():
+    check_empty_for_run(path)
+    return path
+
+
+def check_empty_for_run(path: Path) -> None:
+    """`--run-dir` must be absent or empty; xai's own leftovers of a run killed before it wrote its
+    config (the lock file, temporaries of dead writers) count as empty."""
+    from xaicli.runs.files import is_stale_temporary
+    from xaicli.runs.lock import LOCK_NAME
+
+    if path.is_symlink() and not path.exists():
+        raise ConfigError(f"--run-dir {path}: is a symlink to nothing; choose a new or empty folder")
+    if not path.exists():
+        return
+    if not path.is_dir():
         raise ConfigError(f"--run-dir {path}: exists and is not a folder")
-    if path.is_dir() and any((path / m).exists() for m in RUN_MARKERS):
+    try:
+        entries = sorted(path.iterdir())
+    except OSError as exc:
+        raise ConfigError(f"--run-dir {path}: cannot be read ({exc.strerror})") from None
+    others = [e.name for e in entries if not (e.name == LOCK_NAME or e.name.startswith(".") and e.name.endswith(".tmp")
+                                              and is_stale_temporary(e))]
+    if is_run(path):
         raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
                           f"or continue it with --resume {path}")
-    return path
+    if others:
+        shown = ", ".join(others[:4]) + (f" and {len(others) - 4} more" if len(others) > 4 else "")
+        raise ConfigError(f"--run-dir {path}: is not empty (it holds {shown}); xai writes a run only into a "
+                          f"new or empty folder, so nothing of yours is overwritten")
 
 
 def make_numbered_dir(parent: Path, prefix: str = "", what: str = "folder") -> Path:

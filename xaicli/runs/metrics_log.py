@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import csv
+import io
 import json
 import math
 from pathlib import Path
+
+from xaicli.runs.files import atomic_write_text, open_append
 
 
 def _clean(value):
@@ -15,28 +18,56 @@ def _clean(value):
 
 
 class MetricsWriter:
+    """Appends never follow a symlink (O_NOFOLLOW) and the CSV is replaced atomically, so nothing planted
+    in the run directory redirects a write outside it."""
+
     def __init__(self, run_dir: Path) -> None:
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
 
     def row(self, kind: str, **values) -> None:
         record = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
-        with open(self.jsonl, "a", encoding="utf-8") as fh:
+        with open_append(self.jsonl) as fh:
             fh.write(json.dumps(record) + "\n")
 
     def epoch(self, **values) -> None:
         """Append an epoch row to both files; the CSV header grows if new columns appear."""
         self.row("epoch", **values)
-        rows = read_epochs(self.jsonl)
-        columns: list[str] = []
-        for r in rows:
-            columns += [k for k in r if k not in columns and k != "kind"]
-        tmp = self.csv.with_suffix(".csv.tmp")
-        with open(tmp, "w", newline="", encoding="utf-8") as fh:
-            writer = csv.DictWriter(fh, fieldnames=columns, extrasaction="ignore")
-            writer.writeheader()
-            writer.writerows(rows)
-        tmp.replace(self.csv)
+        write_csv(self.csv, read_epochs(self.jsonl))
+
+
+def write_csv(path: Path, rows: list[dict]) -> None:
+    columns: list[str] = []
+    for r in rows:
+        columns += [k for k in r if k not in columns and k != "kind"]
+    buf = io.StringIO(newline="")
+    writer = csv.DictWriter(buf, fieldnames=columns, extrasaction="ignore")
+    writer.writeheader()
+    writer.writerows(rows)
+    atomic_write_text(path, buf.getvalue())
+
+
+def truncate_after(run_dir: Path, global_step: int, epoch: int) -> None:
+    """Forget rows logged after a checkpoint's position (`epoch` epochs and `global_step` steps done):
+    the resumed run logs them again, so metrics.jsonl and metrics.csv read as one uninterrupted run."""
+    jsonl = run_dir / "metrics.jsonl"
+    if not jsonl.is_file():
+        return
+    text = "".join(json.dumps(r) + "\n" for r in read_rows(jsonl) if not _after(r, global_step, epoch))
+    if text != jsonl.read_text(encoding="utf-8"):  # also drops a line cut short by a kill
+        atomic_write_text(jsonl, text)
+        write_csv(run_dir / "metrics.csv", read_epochs(jsonl))
+
+
+def _after(row: dict, global_step: int, epoch: int) -> bool:
+    kind = row.get("kind")
+    if kind == "step":
+        step = row.get("step")
+        return not isinstance(step, int) or step > global_step
+    if kind == "epoch":
+        number = row.get("epoch")
+        return not isinstance(number, int) or number > epoch
+    return False
 
 
 def read_rows(path: Path) -> list[dict]:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
-from xaicli.runs.checkpoint import load_checkpoint
+from xaicli.runs.checkpoint import read_checkpoint
 from xaicli.runs.layout import check_run_links, pick_checkpoint, resolve_run
 
 
@@ -18,6 +18,7 @@ class Restored:
     data: object
     task: object
     state: dict
+    sha256: str = ""  # of the checkpoint bytes that were loaded
 
 
 def restore(target: str | Path, checkpoint: str | None = None, device: str | None = None,
@@ -26,7 +27,7 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     data it was trained on (xaicli/runs/data_source.py; `data_source` chooses another)."""
     from xaicli.runs.data_source import load_pinned, pin
     from xaicli.tasks import build_task
-    from xaicli.training.checkpointer import check_compatible
+    from xaicli.training.checkpointer import check_compatible, check_finite_weights, check_run_config
     from xaicli.training.device import resolve_device
 
     run_dir, ckpt_in_target = resolve_run(target)
@@ -34,11 +35,13 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     cfg = cfgmod.load_run(run_dir)
     ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
     dev = resolve_device(device or cfg.train.device)
-    state = load_checkpoint(ckpt, map_location=dev)
+    state, digest = read_checkpoint(ckpt, map_location=dev)
     data = load_pinned(cfg, pin(cfg, run_dir, data_source)) if load_data else None
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)
+    check_run_config(state, cfg, ckpt, run_dir)
+    check_finite_weights(state, ckpt)
     task.load_state_dict(state, weights_only=True)
     task.train(False)
-    return Restored(run_dir, ckpt, cfg, data, task, state)
+    return Restored(run_dir, ckpt, cfg, data, task, state, digest)

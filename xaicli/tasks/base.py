@@ -70,7 +70,10 @@ def load_optimizer_state(opt: torch.optim.Optimizer, saved: dict) -> None:
     """Load a checkpoint's optimizer state into `opt` and keep `opt`'s own implementation (fused,
     capturable, a tensor learning rate): a run saved by a captured step resumes eager and back."""
     own = opt.param_groups
-    groups = [{**g, **{k: mine[k] for k in IMPLEMENTATION_KEYS if k in mine}, "lr": float(g["lr"])}
+    # a setting the checkpoint lacks (an older torch) keeps the built value; one this torch does not
+    # know is dropped (xaicli/training/checkpoint_checks.py has checked the rest against `opt`)
+    groups = [{**mine, **{k: v for k, v in g.items() if k in mine},
+               **{k: mine[k] for k in IMPLEMENTATION_KEYS if k in mine}, "lr": float(g.get("lr", mine["lr"]))}
               for g, mine in zip(saved["param_groups"], own, strict=True)]
     lrs = [g["lr"] for g in own]
     opt.load_state_dict({**saved, "param_groups": groups})
@@ -190,6 +193,11 @@ class Task:
                 else:
                     group["lr"] = self.cfg.optim.lr
         self.build_schedules(total_steps)
+
+    def epoch_files(self, epoch: int) -> list[str]:
+        """The files on_epoch_end writes for `epoch` (0-based), relative to the run directory: a resume
+        at the end of that epoch writes those a stopped run could not."""
+        return []
 
     # -- what the other commands do with a run of this kind ---------------------------------------------
     def next_commands(self, run_dir) -> list[str]:

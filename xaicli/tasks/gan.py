@@ -240,8 +240,11 @@ class GanTask(Task):
 
         z, labels = self.fixed_grid_inputs()
         images = to_uint8(self.decode(z, labels))
-        save_grid(images, safe_child(Path(run_dir), f"samples/epoch_{epoch + 1:03d}.png"), ncol=GRID_COLUMNS,
+        save_grid(images, safe_child(Path(run_dir), self.epoch_files(epoch)[0]), ncol=GRID_COLUMNS,
                   caption=f"{self.cfg.name}: epoch {epoch + 1}/{self.cfg.train.epochs}, fixed noise")
+
+    def epoch_files(self, epoch: int) -> list[str]:
+        return [f"samples/epoch_{epoch + 1:03d}.png"]
 
     # -- the other commands --------------------------------------------------------------------------
     def next_commands(self, run_dir) -> list[str]:

@@ -11,17 +11,17 @@ command line applies them (xaicli/training/process.py); a Python caller opts in.
 from __future__ import annotations
 
 import time
-from contextlib import nullcontext
+from contextlib import ExitStack, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
-from xaicli.errors import ConfigError, Interrupted, XaiError
-from xaicli.runs.files import atomic_write_text
-from xaicli.runs.layout import check_run_links, create_run_dir
+from xaicli.errors import ConfigError, XaiError
+from xaicli.runs.files import atomic_write_text, create_exclusive
+from xaicli.runs.layout import check_empty_for_run, check_run_links, create_run_dir, safe_child
 from xaicli.training.checkpointer import Checkpointer, check_resume_config
-from xaicli.training.signals import SIGNAL_EXIT, StopFlag, stop_message, stop_signal
+from xaicli.training.signals import FAILED, StopFlag, side_write, stop_error, stop_signal, write_failure
 from xaicli.training.state import TrainState
 from xaicli.viz import console
 
@@ -74,33 +74,51 @@ def build_setup(cfg, dist=None) -> Setup:
     return Setup(cfg, device, data, stream, task, captured, notice, dist)
 
 
-def prepare_run(cfg, run_dir: str | None, resume: str | None) -> tuple[Path, bool]:
-    """The run directory: a new one, an explicit one, or the one being resumed."""
+def prepare_run(cfg, run_dir: str | None, resume: str | None, held: ExitStack) -> tuple[Path, bool]:
+    """The run directory: a new one, an explicit one, or the one being resumed; its lock is taken
+    (and put in `held`) before anything in it is read or written."""
+    from xaicli.runs.lock import lock_run
+
     if resume is not None:
         path = Path(resume)
         if not (path / "config.yaml").is_file():
             raise ConfigError(f"--resume {path}: not a run directory (no config.yaml)")
+        held.enter_context(lock_run(path))
         saved = cfgmod.to_dict(cfgmod.load_run(path))
         check_resume_config(saved, cfgmod.to_dict(cfg), path)
         check_run_links(path)
         return path, True
     path = create_run_dir(cfg.train.runs_dir, cfg.name, run_dir)
-    atomic_write_text(path / "config.yaml", cfgmod.dump(cfg))
+    held.enter_context(lock_run(path))
+    if run_dir is not None:
+        check_empty_for_run(path)  # again, now that no other writer can be between check and create
+    try:
+        create_exclusive(safe_child(path, "config.yaml"), cfgmod.dump(cfg))
+    except FileExistsError:
+        raise ConfigError(f"--run-dir {path}: already holds a run; choose a new folder "
+                          f"or continue it with --resume {path}") from None
     return path, False
 
 
 def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
           stop: StopFlag | None = None) -> Path:
     """Train `cfg` (a Config); return the run directory. `dist` is the DDP context
-    (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set."""
+    (xaicli.training.distributed); `stop` a StopFlag that signal handlers (or the caller) may set.
+    The run's lock (xaicli/runs/lock.py) is held by rank 0 from the run's creation to the end."""
+    with ExitStack() as held:
+        return train_holding(cfg, run_dir, resume, dist, stop, held)
+
+
+def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: StopFlag | None,
+                  held: ExitStack) -> Path:
     from xaicli.runs.metrics_log import MetricsWriter
     from xaicli.training.preflight import check_training_request
 
     check_training_request(cfg, run_dir, resume)
     started = time.perf_counter()
     s = build_setup(cfg, dist)
-    path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume)) if dist is not None
-                      else prepare_run(cfg, run_dir, resume))
+    path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume, held)) if dist is not None
+                      else prepare_run(cfg, run_dir, resume, held))
     state = TrainState(len(s.stream), *s.task.monitor)
     checkpoints = Checkpointer(path / "checkpoints", cfg, s.task, s.device, write=s.rank0)
     extended = None
@@ -109,16 +127,17 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
         if state.epoch >= cfg.train.epochs:
             if s.rank0:
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
+                close_finished(path, state)
             return path
     writer = MetricsWriter(path) if s.rank0 else None
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
         meta = start(s, path, state, resuming, extended) if s.rank0 else None
-        exit_code = 1
+        exit_code, error, late = 1, None, None
         try:
             run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path, extended is not None)
             exit_code = 0
         except XaiError as exc:
-            exit_code = exc.exit_code
+            exit_code, error = exc.exit_code, str(exc)
             raise
         except KeyboardInterrupt:
             exit_code = 130
@@ -131,9 +150,11 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
             raise
         finally:
             if meta is not None:
-                finish(path, meta, exit_code, state)
-                if exit_code == 0:
+                late = finish(path, meta, exit_code, state, error)
+                if exit_code == 0 and not late:
                     console.info(summary(s, path, state, time.perf_counter() - started))
+    if late:  # the training ended well, but a file written at its end could not be
+        raise XaiError(f"{late}; the training itself finished and its checkpoints are saved")
     return path
 
 
@@ -150,11 +171,14 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
 
     cfg, data = s.cfg, s.data
     world = s.dist.world_size if s.dist is not None else 1
-    meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
-                      {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
-                       "step": "cuda_graph" if s.captured else "eager",
-                       **({"extended": extended} if extended else {}),
-                       **({"cpu_allocator": applied()} if applied() else {})})
+    try:
+        meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
+                          {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
+                           "step": "cuda_graph" if s.captured else "eager",
+                           **({"extended": extended} if extended else {}),
+                           **({"cpu_allocator": applied()} if applied() else {})})
+    except OSError as exc:
+        raise XaiError(f"{write_failure(exc)}; nothing was trained") from None
     console.info(f"run {path} | {cfg.model.name} on {data.provenance.get('dataset')} "
                  f"({data.provenance.get('source')}, {split_counts(data)}) "
                  f"| device {s.device} | {cfg.train.epochs} epochs x {state.steps_per_epoch} steps"
@@ -167,17 +191,45 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
     return meta
 
 
-def finish(path: Path, meta: dict, exit_code: int, state: TrainState) -> None:
-    """The training curves and meta.json's outcome, whatever happened."""
+def finish(path: Path, meta: dict, exit_code: int, state: TrainState, error: str | None = None) -> str | None:
+    """The training curves and meta.json's outcome (exit code and first error), whatever happened.
+    Never raises: a failed write here is returned (when the run had no error of its own) or warned about."""
     from xaicli.runs.meta import finish_meta
     from xaicli.runs.metrics_log import read_epochs
     from xaicli.viz.plots import training_curves
 
+    problems = []
     try:
-        training_curves(read_epochs(path / "metrics.jsonl"), path / "plots" / "training.png", title=path.name)
+        training_curves(read_epochs(path / "metrics.jsonl"), safe_child(path, "plots/training.png"), title=path.name)
+    except OSError as exc:
+        problems.append(write_failure(exc))
     except Exception as exc:  # a plot must never hide the real outcome
         console.warn(f"could not draw the training curves: {exc}")
-    finish_meta(path, meta, exit_code, **state.summary())
+    first = error or (problems[0] if problems else None)
+    if first:
+        console.to_log_only(f"error: {first}")
+    try:
+        finish_meta(path, meta, exit_code or (1 if first else 0), error=first, **state.summary())
+    except OSError as exc:
+        problems.append(write_failure(exc))
+    for problem in problems if error else problems[1:]:
+        console.warn(problem)
+    return problems[0] if problems and not error else None
+
+
+def close_finished(path: Path, state: TrainState) -> None:
+    """A run killed after its last checkpoint but before its end was recorded: draw its curves and
+    record the end in meta.json now, so that it reads as the finished run it is."""
+    import json
+
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+    except (OSError, ValueError):
+        meta = {}
+    if meta.get("exit_code") != 0 or not (path / "plots" / "training.png").is_file():
+        late = finish(path, meta, 0, state)
+        if late:
+            raise XaiError(late)
 
 
 def summary(s: Setup, path: Path, state: TrainState, seconds: float) -> str:
@@ -212,9 +264,8 @@ def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, s
             if dist is not None:
                 dist.barrier()
             signum = stop_signal(stop, dist, True)
-            if signum and epoch + 1 < cfg.train.epochs:
-                raise Interrupted(f"stopped by {stop_message(signum)} after epoch {epoch + 1}; "
-                                  f"continue with xai train --resume {path}", SIGNAL_EXIT[signum])
+            if signum == FAILED or signum and epoch + 1 < cfg.train.epochs:
+                raise stop_error(stop, signum, f"after epoch {epoch + 1}", path, saved=signum == FAILED)
 
 
 def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Checkpointer, writer,
@@ -228,6 +279,8 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
     t0 = time.perf_counter()
     first = state.step_in_epoch if epoch == state.epoch else 0
     meters = DeviceMeters(task.device, first)
+    if first and state.meters is not None and s.rank0:  # the sums of the steps before the resume
+        meters.restore(state.meters)
     images = 0
     progress.start_epoch(epoch, first)
     for step, (xb, yb) in enumerate(s.stream.epoch(epoch, first), start=first):
@@ -242,22 +295,23 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
             if writer is not None:
                 if warning:
                     console.warn(warning)
-                writer.row("step", epoch=epoch + 1, step=state.global_step, lr=task.lr(), **values)
+                side_write(stop, writer.row, "step", epoch=epoch + 1, step=state.global_step, lr=task.lr(), **values)
                 progress.log_step(step + 1, values, task.lr(), images / (time.perf_counter() - t0))
         progress.advance()
         signum = stop_signal(stop, dist, log_now)
         if signum:
+            meters.check_finite(epoch, dist)
+            state.meters = meters.snapshot(dist)
             checkpoints.save("last.pt", state)
-            raise Interrupted(f"stopped by {stop_message(signum)} at epoch {epoch + 1} step {step + 1}; "
-                              f"checkpoint saved; continue with xai train --resume {path}", SIGNAL_EXIT[signum])
+            raise stop_error(stop, signum, f"at epoch {epoch + 1} step {step + 1}", path)
     meters.check_finite(epoch, dist)
     train_metrics = {f"train_{k}": v for k, v in meters.epoch_means(dist).items()}
     val = task.validate() if s.rank0 or dist is None else {}
     row = {"epoch": epoch + 1, **train_metrics, **val, "lr": task.lr(),
            "seconds": round(time.perf_counter() - t0, 3)}
     improved = state.end_epoch(epoch, val)
-    if writer is not None:
-        writer.epoch(**row)
-        progress.log_epoch(row)
+    if writer is not None:  # the epoch's files first: a run killed before its checkpoint writes them again
+        side_write(stop, writer.epoch, **row)
+        side_write(stop, progress.log_epoch, row)
+        side_write(stop, task.on_epoch_end, epoch, path)
         checkpoints.end_of_epoch(state, improved)
-        task.on_epoch_end(epoch, path)

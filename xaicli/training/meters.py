@@ -50,6 +50,22 @@ class DeviceMeters:
             self.torch._foreach_zero_(self.window)
         return values
 
+    def snapshot(self, dist=None) -> dict:
+        """The epoch's partial sums and the open log window (summed over ranks under DDP), on the CPU,
+        for a checkpoint saved inside an epoch; `restore` continues them after a resume."""
+        torch = self.torch
+        parts = {"sums": self.sums, "window": self.window}
+        if dist is not None and self.keys:
+            parts = {k: list(dist.all_reduce_sum(torch.stack(v)).unbind()) for k, v in parts.items()}
+        return {"keys": list(self.keys), **{k: [t.detach().cpu().clone() for t in v] for k, v in parts.items()}}
+
+    def restore(self, snapshot: dict) -> None:
+        """Continue from a snapshot's sums (checked by xaicli/training/checkpoint_checks.py)."""
+        device = self.step.device
+        self.keys = list(snapshot["keys"])
+        self.sums = [t.to(device).clone() for t in snapshot["sums"]]
+        self.window = [t.to(device).clone() for t in snapshot["window"]]
+
     def epoch_means(self, dist=None) -> dict[str, float]:
         return reduce_means(dict(zip(self.keys, self.sums, strict=True)), dist)
 

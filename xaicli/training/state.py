@@ -19,6 +19,7 @@ class TrainState:
     step_in_epoch: int = 0  # steps completed in the current epoch
     best: float | None = None  # best value of `monitor` so far
     best_epoch: int | None = None  # the epoch (1-based) that reached it
+    meters: dict | None = None  # inside an epoch: its partial metric sums (DeviceMeters.snapshot)
 
     @property
     def global_step(self) -> int:
@@ -30,7 +31,7 @@ class TrainState:
 
     def end_epoch(self, epoch: int, metrics: dict) -> bool:
         """Epoch `epoch` (0-based) is done with these validation metrics; True when it is the new best."""
-        self.epoch, self.step_in_epoch = epoch + 1, 0
+        self.epoch, self.step_in_epoch, self.meters = epoch + 1, 0, None
         value = metrics.get(self.monitor)
         if not isinstance(value, (int, float)) or not math.isfinite(value):
             return False
@@ -41,7 +42,8 @@ class TrainState:
 
     def to_checkpoint(self) -> dict:
         return {"epoch": self.epoch, "step_in_epoch": self.step_in_epoch, "global_step": self.global_step,
-                "best": self.best, "best_epoch": self.best_epoch, "monitor": [self.monitor, self.mode]}
+                "best": self.best, "best_epoch": self.best_epoch, "monitor": [self.monitor, self.mode],
+                "meters": self.meters if self.step_in_epoch else None}
 
     def load(self, saved: dict) -> None:
         """Take the position and best score from a checkpoint (checked by the checkpointer first)."""
@@ -50,6 +52,7 @@ class TrainState:
         self.best = None if best is None else float(best)
         best_epoch = saved.get("best_epoch")
         self.best_epoch = None if best_epoch is None else int(best_epoch)
+        self.meters = saved.get("meters") if self.step_in_epoch else None
 
     def summary(self) -> dict:
         """What meta.json records about the best score."""

@@ -8,7 +8,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator, TextIO
 
-_state: dict = {"log": None, "quiet": False}
+_state: dict = {"log": None, "log_path": None, "quiet": False, "failure": None, "dead_stderr": None}
 
 
 def set_quiet(quiet: bool) -> None:
@@ -18,29 +18,57 @@ def set_quiet(quiet: bool) -> None:
 
 @contextmanager
 def log_to(path: Path) -> Iterator[None]:
-    """Append every message to `path` (the run's log.txt) while the block runs."""
-    fh: TextIO = open(path, "a", encoding="utf-8")
-    previous = _state["log"]
-    _state["log"] = fh
+    """Append every message to `path` (the run's log.txt) while the block runs; never through a symlink.
+    A write that fails (a full disk, a closed standard error) is recorded, not raised: the training loop
+    reads `first_failure()` and stops with a saved checkpoint."""
+    from xaicli.runs.files import open_append
+
+    fh: TextIO = open_append(path)
+    previous = _state["log"], _state["log_path"]
+    _state["log"], _state["log_path"], _state["failure"] = fh, path, None
     try:
         yield
     finally:
-        _state["log"] = previous
-        fh.close()
+        _state["log"], _state["log_path"] = previous
+        try:
+            fh.close()
+        except OSError:
+            pass
+
+
+def first_failure() -> str | None:
+    """The first failed write to standard error or log.txt since `log_to` began, as a one-line error."""
+    return _state["failure"]
+
+
+def _failed(where: str, exc: Exception) -> None:
+    if _state["failure"] is None:
+        _state["failure"] = f"could not write {where} ({getattr(exc, 'strerror', None) or exc})"
 
 
 def _emit(text: str) -> None:
     if _state["quiet"]:
         return
-    print(text, file=sys.stderr, flush=True)
+    stream = sys.stderr
+    if stream is not None and stream is not _state["dead_stderr"]:
+        try:
+            print(text, file=stream, flush=True)
+        except (OSError, ValueError) as exc:  # a closed pipe (xai train ... 2>&1 | head), a full disk
+            _state["dead_stderr"] = stream
+            _failed("to standard error", exc)
     to_log_only(text)
 
 
 def to_log_only(text: str) -> None:
     """Copy a line into log.txt alone (the live progress bar has already shown it)."""
-    if _state["log"] is not None and not _state["quiet"]:
-        _state["log"].write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
-        _state["log"].flush()
+    fh = _state["log"]
+    if fh is not None and not _state["quiet"]:
+        try:
+            fh.write(f"{time.strftime('%Y-%m-%d %H:%M:%S')} {text}\n")
+            fh.flush()
+        except (OSError, ValueError) as exc:
+            _state["log"] = None  # stop writing there; log_to closes it
+            _failed(str(_state["log_path"]), exc)
 
 
 def info(msg: str) -> None:

@@ -5,6 +5,17 @@ from __future__ import annotations
 from pathlib import Path
 
 
+def _save(fig, path: Path) -> None:
+    """The figure as PNG bytes, written atomically (a symlink at `path` is replaced, never followed)."""
+    import io
+
+    from xaicli.runs.files import atomic_write_bytes
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100)
+    atomic_write_bytes(Path(path), buf.getvalue())
+
+
 def _plt():
     import matplotlib
 
@@ -47,9 +58,10 @@ def training_curves(epochs: list[dict], path: Path, title: str = "") -> None:
     if title:
         fig.suptitle(title, fontsize=11)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
 
 
 def confusion_matrix(matrix: list[list[int]], class_names: list[str], path: Path) -> None:
@@ -69,6 +81,7 @@ def confusion_matrix(matrix: list[list[int]], class_names: list[str], path: Path
     ax.set_ylabel("true")
     ax.set_title("confusion matrix")
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
