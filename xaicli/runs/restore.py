@@ -25,7 +25,6 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
             load_data: bool = True, data_source: str | None = None) -> Restored:
     """Load RUN (a run directory or a checkpoint inside one) ready for evaluation, in eval mode, with the
     data it was trained on (xaicli/runs/data_source.py; `data_source` chooses another)."""
-    from xaicli.runs.data_source import load_pinned, pin
     from xaicli.tasks import build_task
     from xaicli.training.checkpointer import check_compatible, check_finite_weights, check_run_config
     from xaicli.training.device import resolve_device
@@ -36,7 +35,7 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     ckpt = ckpt_in_target or pick_checkpoint(run_dir, checkpoint)
     dev = resolve_device(device or cfg.train.device)
     state, digest = read_checkpoint(ckpt, map_location=dev)
-    data = load_pinned(cfg, pin(cfg, run_dir, data_source)) if load_data else None
+    data = load_run_data(cfg, run_dir, data_source) if load_data else None
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)
@@ -45,3 +44,14 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     task.load_state_dict(state, weights_only=True)
     task.train(False)
     return Restored(run_dir, ckpt, cfg, data, task, state, digest)
+
+
+def load_run_data(cfg, run_dir: Path, data_source: str | None):
+    """The run's data as its meta.json recorded it (a copy of the config points there; the run's config,
+    which must stay as training wrote it, is not changed)."""
+    import copy
+
+    from xaicli.runs.data_source import load_pinned, pin
+
+    pinned = copy.deepcopy(cfg)
+    return load_pinned(pinned, pin(pinned, run_dir, data_source))
