@@ -135,6 +135,7 @@ def eval_cmd(
 
 def metrics_table(metrics: dict):
     """Scalars in one table; per-class accuracy as its own rows."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{metrics.get('model')} - {metrics.get('run')}")
@@ -148,7 +149,7 @@ def metrics_table(metrics: dict):
         elif isinstance(value, (int, str)) and key not in ("confusion_matrix_png",):
             table.add_row(key, str(value))
     for name, acc in (metrics.get("per_class_accuracy") or {}).items():
-        table.add_row(f"accuracy[{name}]", f"{acc:.4f}")
+        table.add_row(escape(f"accuracy[{name}]"), f"{acc:.4f}")  # a class name is not Rich markup
     return table
 
 
@@ -222,6 +223,28 @@ def list_cmd(what: str | None = typer.Argument(None, help="models, datasets, met
                 print(f"{name}:")
             for entry in names:
                 print(f"  {entry}" if what is None else entry)
+
+
+data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Check a folder or CSV of your own images.")
+app.add_typer(data_app, name="data")
+
+
+@data_app.command("check")
+@guarded
+def data_check(
+    path: str = typer.Argument(..., help="A folder (ROOT/train/<class>/ or ROOT/<class>/) or a CSV file "
+                               "(path,label[,split])."),
+    workers: int = typer.Option(0, "--workers", help="Decoding threads (0: one per CPU core).", min=0),
+    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on standard output."),
+) -> None:
+    """List the classes and counts per split; find corrupt, truncated and misnamed files, empty or missing
+    classes and images in two splits. Exit 1 when any defect is found."""
+    from xaicli import api
+
+    report = api.check_data(path, workers)
+    print(json.dumps(report.to_dict(), indent=2) if as_json else "\n".join(report.lines()))
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 def main() -> None:
