@@ -97,8 +97,8 @@ def write_broken_folder(root: Path) -> dict[str, Path]:
     (root / "train" / "bird" / "notes.txt").write_text("not an image")
     duplicate = root / "test" / "cat" / "copy.png"
     duplicate.write_bytes((root / "train" / "cat" / "train_000.png").read_bytes())
-    return {"truncated": truncated, "corrupt": corrupt, "wrong_extension": wrong, "empty_class": root / "train" / "bird",
-            "duplicate": duplicate}
+    return {"truncated": truncated, "corrupt": corrupt, "wrong_extension": wrong,
+            "empty_class": root / "train" / "bird", "duplicate": duplicate}
 
 
 def write_csv(path: Path, rows: list[tuple], header: str = "path,label,split") -> Path:

@@ -192,6 +192,7 @@ def test_a_failed_build_leaves_no_cache_and_the_next_one_succeeds(tmp_path, monk
     assert len(load_dataset(cfg).x_train) == 40
 
 
+@pytest.mark.e2e  # two Python processes
 def test_two_processes_decode_once(tmp_path):
     root = write_digit_folder(tmp_path / "d", n_train=400, n_test=60)
     script = (f"import sys; sys.path.insert(0, {str(Path(__file__).parent.parent)!r})\n"

@@ -24,8 +24,7 @@ __all__ = ["ConfigError", "XaiError", "__version__", "attribute", "check_data", 
 _API = ("attribute", "check_data", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from xaicli.api import (attribute, check_data, evaluate, explain, load_config, registries, restore, sample,
-                            train)
+    from xaicli.api import attribute, check_data, evaluate, explain, load_config, registries, restore, sample, train
 
 
 def __getattr__(name: str) -> Any:

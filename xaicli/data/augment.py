@@ -61,19 +61,33 @@ def crop_boxes(n: int, h: int, w: int, min_scale: float, g: torch.Generator,
     return torch.stack([top, left, ch, cw], 1)
 
 
+def _sample_points(start: torch.Tensor, length: torch.Tensor, size: int) -> tuple[torch.Tensor, ...]:
+    """Bilinear taps for resizing a span [start, start + length) to `size` pixels (half-pixel centres, the
+    edge pixel repeated, as torchvision's resize of the cropped image): (lower index, upper index, weight)."""
+    pos = start[:, None] + (torch.arange(size, device=start.device) + 0.5) * (length[:, None] / size) - 0.5
+    pos = torch.maximum(torch.minimum(pos, start[:, None] + length[:, None] - 1), start[:, None])
+    lo = pos.floor()
+    hi = torch.minimum(lo + 1, start[:, None] + length[:, None] - 1)
+    return lo.long(), hi.long(), (pos - lo)
+
+
 def resized_crop(x: torch.Tensor, boxes: torch.Tensor) -> torch.Tensor:
-    """Each uint8 image's box resampled (bilinear) back to the image's size."""
+    """Each uint8 image's box (top, left, height, width) resized (bilinear) back to the image's size:
+    what torchvision's resized_crop gives for a box no larger than the image."""
     n, _, h, w = x.shape
     b = boxes.to(x.device, torch.float32)
-    theta = torch.zeros(n, 2, 3, device=x.device)
-    theta[:, 0, 0] = b[:, 3] / w
-    theta[:, 0, 2] = (2 * b[:, 1] + b[:, 3]) / w - 1
-    theta[:, 1, 1] = b[:, 2] / h
-    theta[:, 1, 2] = (2 * b[:, 0] + b[:, 2]) / h - 1
-    grid = torch.nn.functional.affine_grid(theta, [n, 1, h, w], align_corners=False)
-    out = torch.nn.functional.grid_sample(x.float(), grid, mode="bilinear", padding_mode="border",
-                                          align_corners=False)
-    return out.round_().clamp_(0, 255).to(torch.uint8)
+    y0, y1, wy = _sample_points(b[:, 0], b[:, 2], h)
+    x0, x1, wx = _sample_points(b[:, 1], b[:, 3], w)
+    img = x.permute(0, 2, 3, 1).float()  # (n, h, w, c)
+    idx = torch.arange(n, device=x.device).view(n, 1, 1)
+
+    def rows(r: torch.Tensor) -> torch.Tensor:
+        top = img[idx, r[:, :, None], x0[:, None, :]]
+        return top + (img[idx, r[:, :, None], x1[:, None, :]] - top) * wx[:, None, :, None]
+
+    upper = rows(y0)
+    out = upper + (rows(y1) - upper) * wy[:, :, None, None]
+    return out.round_().clamp_(0, 255).to(torch.uint8).permute(0, 3, 1, 2).contiguous()
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,16 @@ from pathlib import Path
 from xaicli.data.decode import BadImage, decode_bytes, extension_format, sniff
 from xaicli.data.filelist import Defect, FileList
 
-KIND_NAMES = {"corrupt": "corrupt or truncated file", "unreadable": "unreadable file", "empty_class": "empty class",
-              "missing_class": "class missing from a split", "extra_class": "class only in a held-out split",
-              "wrong_extension": "wrong extension", "duplicate": "image in two splits", "bad_row": "bad CSV row"}
+KIND_NAMES = {  # kind -> (one, several)
+    "corrupt": ("corrupt or truncated file", "corrupt or truncated files"),
+    "unreadable": ("unreadable file", "unreadable files"),
+    "empty_class": ("empty class", "empty classes"),
+    "missing_class": ("class missing from a split", "classes missing from a split"),
+    "extra_class": ("class only in a held-out split", "classes only in a held-out split"),
+    "wrong_extension": ("wrong extension", "wrong extensions"),
+    "duplicate": ("image in two splits", "images in two splits"),
+    "bad_row": ("bad CSV row", "bad CSV rows"),
+}
 
 
 @dataclass
@@ -41,8 +48,7 @@ class CheckReport:
         per_kind: dict[str, int] = {}
         for d in self.defects:
             per_kind[d.kind] = per_kind.get(d.kind, 0) + 1
-        parts = [f"{n} {KIND_NAMES.get(k, k)}{'s' if n > 1 and not k.endswith('_class') else ''}"
-                 for k, n in per_kind.items()]
+        parts = [f"{n} {KIND_NAMES.get(k, (k, k))[n > 1]}" for k, n in per_kind.items()]
         return f"{head}: {len(self.defects)} defect{'s' if len(self.defects) > 1 else ''} ({', '.join(parts)})"
 
     def lines(self) -> list[str]:

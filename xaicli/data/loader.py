@@ -118,7 +118,9 @@ def make_train_stream(data, data_cfg, device: torch.device, seed: int, rank: int
     if not resident and "train" in data.cache_files:
         from xaicli.data.streaming import CacheStream
 
+        data.provenance["batches"] = "streamed from the decoded cache in shuffled blocks"
         return CacheStream(data.cache_files["train"], data.y_train, data_cfg.batch_size, device,
                            augment=Augment(**augment), memory_mb=data_cfg.memory_mb, **kwargs)
+    data.provenance["batches"] = f"resident on {device.type}" if resident else "from host memory"
     return BatchStream(data.x_train, data.y_train, data_cfg.batch_size, device, resident=resident,
                        **augment, **kwargs)

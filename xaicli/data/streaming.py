@@ -27,13 +27,13 @@ PREFETCH = 3  # batches read ahead
 
 
 def npy_layout(path: Path) -> tuple[int, tuple[int, ...]]:
-    """(byte offset of the data, shape) of a uint8 C-order .npy file."""
-    with open(path, "rb") as fh:
-        version = np.lib.format.read_magic(fh)
-        shape, fortran, dtype = np.lib.format._read_array_header(fh, version)  # the public readers are per version
-        if fortran or dtype != np.uint8:
-            raise ValueError(f"{path}: expected a C-order uint8 array, found {dtype}")
-        return fh.tell(), tuple(shape)
+    """(byte offset of the data, shape) of a uint8 C-order .npy file (mapping it reads nothing)."""
+    mapped = np.load(path, mmap_mode="r")
+    if mapped.dtype != np.uint8 or not mapped.flags.c_contiguous:
+        raise ValueError(f"{path}: expected a C-order uint8 array, found {mapped.dtype}")
+    offset, shape = int(mapped.offset), tuple(mapped.shape)
+    del mapped
+    return offset, shape
 
 
 class CacheStream:

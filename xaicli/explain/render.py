@@ -1,5 +1,6 @@
 """Rendering in one place: percentile clipping, a diverging colormap for signed maps and a sequential
-one for magnitudes, overlays on the grayscale input, the images x methods grid, curves, latent bars."""
+one for magnitudes, overlays on the grayscale input, the images x methods grid (inputs in colour),
+curves, latent bars."""
 
 from __future__ import annotations
 
@@ -37,6 +38,13 @@ def gray_rgb(image: np.ndarray) -> np.ndarray:
     return np.repeat(np.clip(g, 0, 1)[..., None], 3, axis=2)
 
 
+def input_rgb(image: np.ndarray) -> np.ndarray:
+    """(C, H, W) image in [0, 1] -> (H, W, 3) as it is: colour stays colour, one channel is grey."""
+    if image.shape[0] == 3:
+        return np.clip(image.transpose(1, 2, 0), 0, 1)
+    return gray_rgb(image)
+
+
 def overlay(image: np.ndarray, attr: np.ndarray, signed: bool) -> np.ndarray:
     """(H, W, 3) floats: the colormapped map over the grayscale input, opaque where the map is strong."""
     a = normalise(to_2d(attr), signed)
@@ -62,7 +70,7 @@ def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signe
     rows, cols = len(images), 1 + len(names)
     fig, axes = plt.subplots(rows, cols, figsize=(1.6 * cols, 1.75 * rows), squeeze=False)
     for i in range(rows):
-        axes[i, 0].imshow(gray_rgb(images[i]), interpolation="nearest")
+        axes[i, 0].imshow(input_rgb(images[i]), interpolation="nearest")
         axes[i, 0].set_ylabel(row_labels[i], fontsize=7, rotation=0, ha="right", va="center")
         for j, name in enumerate(names, start=1):
             axes[i, j].imshow(np.clip(overlay(images[i], maps[name][i], signed[name]), 0, 1), interpolation="nearest")
