@@ -56,14 +56,15 @@ def _short(exc: BaseException) -> str:
     return text.split(", ")[-1][:120] if "/csrc/" in text else text[:120]
 
 
-def decode_bytes(data: bytes, channels: int) -> torch.Tensor:
+def decode_bytes(data: bytes | torch.Tensor, channels: int) -> torch.Tensor:
     """The whole image as uint8 (channels, H, W): 1 is grayscale, 3 is RGB (alpha dropped, palettes
-    expanded, 16-bit scaled to 8). Raises BadImage."""
-    fmt = sniff(data[:HEAD_BYTES])
+    expanded, 16-bit scaled to 8). `data`: the file's bytes, or them as a uint8 tensor. Raises BadImage."""
+    raw = data if isinstance(data, torch.Tensor) else torch.frombuffer(bytearray(data), dtype=torch.uint8)
+    fmt = sniff(raw[:HEAD_BYTES].numpy().tobytes())
     if fmt is None:
-        raise BadImage("not an image (unrecognised content)" if data else "empty file")
+        raise BadImage("not an image (unrecognised content)" if len(raw) else "empty file")
     try:
-        x = _decode_torchvision(data, channels) if fmt in TORCHVISION_FORMATS else _decode_pil(data, channels)
+        x = _decode_torchvision(raw, fmt, channels) if fmt in TORCHVISION_FORMATS else _decode_pil(raw, channels)
     except BadImage:
         raise
     except Exception as exc:  # each decoder raises its own kind; all mean a damaged file
@@ -73,12 +74,13 @@ def decode_bytes(data: bytes, channels: int) -> torch.Tensor:
     return x
 
 
-def _decode_torchvision(data: bytes, channels: int) -> torch.Tensor:
-    from torchvision.io import ImageReadMode, decode_image
+def _decode_torchvision(raw: torch.Tensor, fmt: str, channels: int) -> torch.Tensor:
+    from torchvision import io
     from torchvision.transforms.v2.functional import rgb_to_grayscale, to_dtype
 
-    mode = ImageReadMode.GRAY if channels == 1 else ImageReadMode.RGB
-    x = decode_image(torch.frombuffer(bytearray(data), dtype=torch.uint8), mode=mode)
+    mode = io.ImageReadMode.GRAY if channels == 1 else io.ImageReadMode.RGB
+    decoder = {"png": io.decode_png, "jpeg": io.decode_jpeg, "webp": io.decode_webp, "gif": io.decode_gif}[fmt]
+    x = decoder(raw, mode=mode) if fmt != "gif" else decoder(raw)  # what decode_image calls, minus the dispatch
     if x.ndim == 4:  # an animated GIF: its first frame
         x = x[0]
     if x.dtype != torch.uint8:  # 16-bit PNG
@@ -90,13 +92,13 @@ def _decode_torchvision(data: bytes, channels: int) -> torch.Tensor:
     return x
 
 
-def _decode_pil(data: bytes, channels: int) -> torch.Tensor:
+def _decode_pil(raw: torch.Tensor, channels: int) -> torch.Tensor:
     import io
 
     import numpy as np
     from PIL import Image
 
-    with Image.open(io.BytesIO(data)) as im:
+    with Image.open(io.BytesIO(raw.numpy().tobytes())) as im:
         im.load()
         if im.mode.startswith("I;16") or im.mode == "I":
             im = im.point(lambda v: v / 256).convert("L") if channels == 1 else im.convert("RGB")
@@ -113,13 +115,23 @@ def fit(x: torch.Tensor, size: int) -> torch.Tensor:
     return x.contiguous()
 
 
-def decode_file(path: str | Path, size: int, channels: int) -> tuple[torch.Tensor, bytes]:
-    """(image fitted to size x size, the file's bytes). Raises BadImage (a missing file included)."""
+def read_file(path: str | Path) -> torch.Tensor:
+    """A file's bytes as a uint8 tensor (read by torchvision, without a copy). Raises BadImage."""
+    from torchvision.io import read_file as tv_read_file
+
     try:
-        data = Path(path).read_bytes()
-    except OSError as exc:
-        raise BadImage(f"cannot read ({exc.strerror or exc})") from None
-    return fit(decode_bytes(data, channels), size), data
+        return tv_read_file(str(path))
+    except RuntimeError as exc:
+        if not Path(path).is_file():
+            raise BadImage("cannot read (no such file)") from None
+        if Path(path).stat().st_size == 0:
+            raise BadImage("empty file") from None
+        raise BadImage(f"cannot read ({_short(exc)})") from None
+
+
+def decode_file(path: str | Path, size: int, channels: int) -> torch.Tensor:
+    """The image at `path` fitted to size x size. Raises BadImage (a missing file included)."""
+    return fit(decode_bytes(read_file(path), channels), size)
 
 
 def probe(path: str | Path) -> tuple[int, int, bool]:
