@@ -150,6 +150,7 @@ class CacheStream:
                         continue
                 if stop.is_set():
                     return
+            out.put(None)  # the end: the consumer checks that it came after the last step
         except BaseException as exc:  # handed to the consumer, which raises it
             out.put(exc)
 
@@ -164,6 +165,8 @@ class CacheStream:
                 item = out.get()
                 if isinstance(item, BaseException):
                     raise item
+                if item is None:
+                    raise RuntimeError(f"{self.path}: the reader ended at step {step} of {len(self)}")
                 xb, yb, n = item
                 xb, yb = xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
                 if self.augment.active:
