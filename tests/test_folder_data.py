@@ -282,3 +282,15 @@ def test_config_checks_the_new_keys():
     with pytest.raises(ConfigError, match="data.random_resized_crop"):
         cfgmod.load(None, ["data.random_resized_crop=1.5"])
     assert json.loads(json.dumps(cfgmod.to_dict(cfgmod.load(None, ["data.mean=[0.5, 0.4, 0.3]"]))))
+
+
+def test_eval_table_prints_class_names_verbatim():
+    """Folder names such as 'cat' or 'bold' are not Rich markup: `accuracy[cat]` was printed as `accuracy`."""
+    from rich.console import Console
+
+    from xaicli.cli import metrics_table
+
+    console = Console(record=True, width=100)
+    console.print(metrics_table({"model": "m", "run": "r", "per_class_accuracy": {"cat": 0.5, "bold": 1.0}}))
+    text = console.export_text()
+    assert "accuracy[cat]" in text and "accuracy[bold]" in text
