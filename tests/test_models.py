@@ -22,6 +22,26 @@ def test_every_classifier_maps_images_to_logits(name, shape):
     assert all(p.grad is not None for p in model.parameters())
 
 
+@pytest.mark.parametrize("name", CLASSIFIERS)
+def test_classifiers_adapt_to_photos_and_keep_their_28_pixel_layout(name):
+    """3 x 64 x 64 (and non-square) photos train; the dense head does not grow with the image for the
+    convolutional nets; MNIST-sized models keep their parameter names (old checkpoints load)."""
+    torch.manual_seed(0)
+    model = build_model(name, (3, 64, 64), 5, {})
+    opt = torch.optim.SGD(model.parameters(), lr=0.01)
+    x, y = torch.randn(8, 3, 64, 64), torch.arange(8) % 5
+    loss = torch.nn.functional.cross_entropy(model(x), y)
+    loss.backward()
+    opt.step()
+    assert torch.isfinite(loss) and model(torch.randn(2, 3, 64, 64)).shape == (2, 5)
+    assert build_model(name, (3, 48, 80), 5, {})(torch.randn(2, 3, 48, 80)).shape == (2, 5)
+    if name != "mlp":
+        size = {s: sum(p.numel() for p in build_model(name, (3, s, s), 5, {}).parameters()) for s in (64, 224)}
+        assert size[224] == size[64]
+    expected = {"fast_cnn": "15.weight", "cnn": "fc1.weight", "mlp": "1.weight"}[name]
+    assert expected in build_model(name, (1, 28, 28), 10, {}).state_dict()
+
+
 def test_unknown_model_argument_is_a_config_error():
     with pytest.raises(ConfigError, match="model.args.depth"):
         build_model("fast_cnn", (1, 28, 28), 10, {"depth": 3})

@@ -8,7 +8,7 @@
     maps = xaicli.attribute(model, images, target=3, method="integrated_gradients", n_steps=32)
 
 Functions (see xaicli.api): load_config, train, restore, evaluate, sample, explain, attribute,
-registries. Errors: xaicli.XaiError (exit code 1 on the command line) and xaicli.ConfigError (2).
+registries, check_data. Errors: xaicli.XaiError (exit code 1 on the command line) and xaicli.ConfigError (2).
 Nothing here imports torch until a function runs.
 """
 
@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Any
 from xaicli.errors import ConfigError, XaiError
 from xaicli.version import __version__
 
-__all__ = ["ConfigError", "XaiError", "__version__", "attribute", "evaluate", "explain", "load_config",
+__all__ = ["ConfigError", "XaiError", "__version__", "attribute", "check_data", "evaluate", "explain", "load_config",
            "registries", "restore", "sample", "train"]
-_API = ("attribute", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")
+_API = ("attribute", "check_data", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from xaicli.api import attribute, evaluate, explain, load_config, registries, restore, sample, train
+    from xaicli.api import attribute, check_data, evaluate, explain, load_config, registries, restore, sample, train
 
 
 def __getattr__(name: str) -> Any:

@@ -124,6 +124,15 @@ def attribute(model: torch.nn.Module, inputs: torch.Tensor, target: Any = None, 
     return _attribute(model, inputs, target, method=method, **params)
 
 
+def check_data(path: str | Path, workers: int = 0):
+    """Check a folder or CSV image dataset (`xai data check`): a CheckReport with the classes, the counts
+    per split and the defects found (`.ok`, `.summary()`, `.lines()`, `.to_dict()`). Every file is decoded
+    once, with `workers` threads (0: one per CPU core)."""
+    from xaicli.data.check import check_dataset
+
+    return check_dataset(path, workers)
+
+
 def registries() -> dict[str, list[str]]:
     """Every registry by its `xai list` name: models, datasets, methods, tasks."""
     from xaicli.data.registry import DATASETS

@@ -25,13 +25,16 @@ def opt(default: Any, help: str, *, choices: tuple | None = None, min: float | N
 class DataConfig:
     name: str = opt("mnist", "dataset registry name (xai list datasets)")
     source: str = opt("auto", "where images come from", choices=("auto", "local", "download", "embedded"))
-    root: str = opt("data", "folder with the dataset's files (IDX files for MNIST-family data)")
+    root: str = opt("data", "folder with the dataset's files (IDX files for MNIST-family data; folder: "
+                    "ROOT/train/<class>/ or ROOT/<class>/; csv: the CSV file)")
     batch_size: int = opt(128, "training images per optimizer step (global, over all processes)", min=1)
     eval_batch_size: int = opt(1000, "images per forward pass in evaluation", min=1)
     shift: int = opt(0, "random translation augmentation for training, in pixels (0: off)", min=0, max=8)
     hflip: bool = opt(False, "random horizontal flips for training (not for digits)")
-    num_train: int = opt(0, "use only the first N training images (0: all; synthetic: 0 means 1024)", min=0)
-    num_test: int = opt(0, "use only the first N test images (0: all; synthetic: 0 means 256)", min=0)
+    num_train: int = opt(0, "use only the first N training images (0: all; synthetic: 0 means 1024; "
+                         "folder/csv: N of the shuffled training files)", min=0)
+    num_test: int = opt(0, "use only the first N test images (0: all; synthetic: 0 means 256; folder/csv: "
+                        "N test files drawn with split_seed)", min=0)
     device_resident: str = opt("auto", "keep the whole dataset on the device as uint8",
                                choices=("auto", "true", "false"))
     drop_last: bool = opt(True, "drop the last partial training batch of each epoch (static shapes)")
@@ -40,6 +43,26 @@ class DataConfig:
                            min=0.0, max=0.5)
     split_seed: int = opt(0, "seed of the validation split (fixed apart from `seed`, so runs that differ only "
                           "in seed validate on the same images)", min=0, max=MAX_SEED)
+    test_split: float = opt(0.1, "folder/csv data without a test folder or test rows: share of each class held "
+                            "out (seeded by split_seed) as the test split", min=0.0, max=0.5)
+    image_size: int = opt(0, "side of the square images in pixels: the shorter side resized (bilinear, "
+                          "antialiased), then a centre crop (0: the dataset's own; folder/csv: the first "
+                          "training image's shorter side, at most 256)", min=0, max=4096)
+    channels: int = opt(0, "1 (grayscale) or 3 (RGB) (0: the dataset's own; folder/csv: 1 when the first "
+                        "training image is grayscale, else 3)", choices=(0, 1, 3))
+    mean: list = opt([], "per-channel normalisation mean, in [0, 1] units (empty: computed once from the "
+                     "training split; the values used are recorded in meta.json)")
+    std: list = opt([], "per-channel normalisation standard deviation, in [0, 1] units (empty: computed)")
+    random_resized_crop: float = opt(0.0, "random resized crop for training: the smallest share of the area a "
+                                     "crop keeps, aspect 3/4 to 4/3, resized back to the image size (0: off; "
+                                     "torchvision's default is 0.08)", min=0.0, max=1.0)
+    cache_dir: str = opt("", "folder/csv: where decoded images are cached (empty: $XDG_CACHE_HOME/xai, else "
+                         "~/.cache/xai)")
+    skip_bad: bool = opt(False, "folder/csv: leave out files that cannot be decoded (and bad CSV rows), listed "
+                         "in meta.json, instead of stopping at the first")
+    workers: int = opt(0, "folder/csv: threads that decode the images on first use (0: one per CPU core)", min=0)
+    memory_mb: int = opt(0, "runs on a CPU: MiB the training images may take in memory; a larger decoded "
+                         "cache streams from disk in shuffled blocks (0: half of the available memory)", min=0)
 
 
 @dataclass

@@ -128,6 +128,11 @@ def _check_semantics(cfg: Config, source: Sources) -> None:
                           f"found {dev!r}")
     if not all(isinstance(m, str) for m in cfg.explain.methods):
         raise ConfigError(f"{source('explain.methods')}: explain.methods: expected a list of method names")
+    for key, values in (("data.mean", cfg.data.mean), ("data.std", cfg.data.std)):
+        if len(values) not in (0, 1, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                                                   and 0 <= v <= 1 and (key == "data.mean" or v > 0) for v in values):
+            raise ConfigError(f"{source(key)}: {key}: expected 1 or 3 numbers in [0, 1] (one per channel"
+                              f"{'' if key == 'data.mean' else ', above 0'}), found {values!r}")
     check_target(cfg.explain.target, f"{source('explain.target')}: explain.target")
 
 

@@ -24,6 +24,7 @@ class ImageData:
     provenance: dict = field(default_factory=dict)  # source, path, counts: goes to meta.json
     x_val: torch.Tensor | None = None  # None: no validation split (yet); see with_validation
     y_val: torch.Tensor | None = None
+    cache_files: dict = field(default_factory=dict)  # split -> decoded-cache .npy behind it (folder, csv)
 
     @property
     def num_classes(self) -> int:
@@ -91,6 +92,16 @@ def channel_stats(x: torch.Tensor) -> tuple[tuple[float, ...], tuple[float, ...]
     xf = x[: 20000].float().div_(255)
     dims = (0, 2, 3)
     return tuple(xf.mean(dims).tolist()), tuple(xf.std(dims).clamp_min(1e-3).tolist())
+
+
+def mean_image(x: torch.Tensor, limit: int = 20000, chunk: int = 1000) -> torch.Tensor:
+    """The mean of the first `limit` uint8 images as a float (1, C, H, W), summed a chunk at a time so
+    that large images never need a float copy of the whole set."""
+    n = min(len(x), limit)
+    total = torch.zeros(x.shape[1:], dtype=torch.float64)
+    for i in range(0, n, chunk):
+        total += x[i:min(i + chunk, n)].to(torch.float64).sum(0)
+    return (total / max(n, 1)).float().unsqueeze(0)
 
 
 def from_arrays(arrays: dict[str, np.ndarray], class_names: list[str], provenance: dict) -> ImageData:

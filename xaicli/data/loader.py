@@ -7,26 +7,44 @@ DDP rank can take its own slice of every global batch without talking to the oth
 
 from __future__ import annotations
 
+import os
 from typing import Iterator
 
 import torch
 
+from xaicli.data.augment import Augment, generator, random_shift
 
-def _generator(*parts: int) -> torch.Generator:
-    seed = 0
-    for p in parts:
-        seed = (seed * 1_000_003 + int(p) + 1) % (2**63 - 1)
-    return torch.Generator().manual_seed(seed)
+__all__ = ["Augment", "BatchStream", "Normalizer", "eval_batches", "fits_on_device", "make_train_stream",
+           "random_shift"]
 
 
-def fits_on_device(x: torch.Tensor, device: torch.device, setting: str) -> bool:
-    """`auto`: keep the data on the device when it takes under a quarter of the free memory."""
+def fits_on_device(x: torch.Tensor, device: torch.device, setting: str, memory_mb: int = 0) -> bool:
+    """`auto`: keep the data on the device when it takes under a quarter of a GPU's free memory, or, on
+    a CPU, when it fits data.memory_mb (0: half of the available memory)."""
     if setting != "auto":
         return setting == "true"
-    if device.type != "cuda":
+    size = x.numel() * x.element_size()
+    if device.type == "cuda":
+        free, _ = torch.cuda.mem_get_info(device)
+        return size < free // 4
+    if device.type != "cpu":
         return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return x.numel() * x.element_size() < free // 4
+    return size <= (memory_mb * 2**20 if memory_mb else available_memory() // 2)
+
+
+def available_memory() -> int:
+    """Bytes of memory available to new allocations (MemAvailable on Linux; free pages elsewhere)."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**62  # unknown: treat as plenty
 
 
 class Normalizer(torch.nn.Module):
@@ -42,30 +60,12 @@ class Normalizer(torch.nn.Module):
         return torch.addcmul(-self.shift, x.float(), self.scale)  # out of place: a float input is left as is
 
 
-def random_shift(x: torch.Tensor, max_shift: int, g: torch.Generator | None = None,
-                 offsets: torch.Tensor | None = None) -> torch.Tensor:
-    """Translate each image by its own integer offset in [-max_shift, max_shift], zero fill.
-
-    `offsets` (N, 2) may be given; otherwise they are drawn from `g`."""
-    n, _, h, w = x.shape
-    s = max_shift
-    if offsets is None:
-        offsets = torch.randint(-s, s + 1, (n, 2), generator=g)
-    offsets = offsets.to(x.device)
-    padded = torch.nn.functional.pad(x, (s, s, s, s))
-    rows = (torch.arange(h, device=x.device) + s).unsqueeze(0) + offsets[:, :1]  # (n, h)
-    cols = (torch.arange(w, device=x.device) + s).unsqueeze(0) + offsets[:, 1:]  # (n, w)
-    idx_n = torch.arange(n, device=x.device).view(n, 1, 1)
-    out = padded.permute(0, 2, 3, 1)[idx_n, rows.unsqueeze(2), cols.unsqueeze(1)]  # (n, h, w, c)
-    return out.permute(0, 3, 1, 2).contiguous()
-
-
 class BatchStream:
     """Batches of (uint8 images, labels) on `device`, one epoch at a time."""
 
     def __init__(self, x: torch.Tensor, y: torch.Tensor, batch_size: int, device: torch.device, *,
                  shuffle: bool = True, drop_last: bool = True, shift: int = 0, hflip: bool = False, seed: int = 0,
-                 resident: bool = True, rank: int = 0, world_size: int = 1) -> None:
+                 resident: bool = True, rank: int = 0, world_size: int = 1, crop_scale: float = 0.0) -> None:
         if batch_size % world_size:
             raise ValueError(f"batch size {batch_size} is not divisible by {world_size} processes")
         self.device = device
@@ -73,7 +73,7 @@ class BatchStream:
         self.x = x.to(store)
         self.y = y.to(store)
         self.batch_size, self.shuffle, self.drop_last = batch_size, shuffle, drop_last
-        self.shift, self.hflip, self.seed = shift, hflip, seed
+        self.augment, self.seed = Augment(shift, hflip, crop_scale), seed
         self.rank, self.world_size = rank, world_size
         self.local_batch = batch_size // world_size
 
@@ -85,23 +85,15 @@ class BatchStream:
 
     def epoch(self, epoch: int, start_step: int = 0) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         n = len(self.x)
-        order = torch.randperm(n, generator=_generator(self.seed, epoch)) if self.shuffle else torch.arange(n)
+        order = torch.randperm(n, generator=generator(self.seed, epoch)) if self.shuffle else torch.arange(n)
         order = order.to(self.x.device)
         for step in range(start_step, len(self)):
             chunk = order[step * self.batch_size: (step + 1) * self.batch_size]
             mine = self._mine(chunk)
             xb = self.x.index_select(0, mine)
             yb = self.y.index_select(0, mine)
-            if self.shift or self.hflip:
-                # drawn for the whole global batch, then sliced: the same images get the same
-                # augmentation whatever the number of processes
-                g = _generator(self.seed, epoch, step, 7)
-                if self.shift:
-                    offsets = torch.randint(-self.shift, self.shift + 1, (len(chunk), 2), generator=g)
-                    xb = random_shift(xb, self.shift, offsets=self._mine(offsets))
-                if self.hflip:
-                    flip = self._mine(torch.rand(len(chunk), generator=g) < 0.5)
-                    xb = torch.where(flip.to(xb.device).view(-1, 1, 1, 1), xb.flip(3), xb)
+            if self.augment.active:
+                xb = self.augment(xb, len(chunk), (self.seed, epoch, step), self._mine)
             yield xb.to(self.device, non_blocking=True), yb.to(self.device, non_blocking=True)
 
     def _mine(self, t: torch.Tensor) -> torch.Tensor:
@@ -114,3 +106,21 @@ def eval_batches(x: torch.Tensor, y: torch.Tensor, batch_size: int,
     """The whole split in order, the last batch partial."""
     for i in range(0, len(x), batch_size):
         yield x[i:i + batch_size].to(device, non_blocking=True), y[i:i + batch_size].to(device, non_blocking=True)
+
+
+def make_train_stream(data, data_cfg, device: torch.device, seed: int, rank: int = 0, world_size: int = 1):
+    """The training batches of `data`: resident on the device when they fit (data.device_resident,
+    data.memory_mb), else streamed from the decoded cache file in shuffled blocks (folder and CSV
+    data), else batched from host memory. Every kind follows (seed, epoch, step)."""
+    resident = fits_on_device(data.x_train, device, data_cfg.device_resident, data_cfg.memory_mb)
+    kwargs = dict(shuffle=True, drop_last=data_cfg.drop_last, seed=seed, rank=rank, world_size=world_size)
+    augment = dict(shift=data_cfg.shift, hflip=data_cfg.hflip, crop_scale=data_cfg.random_resized_crop)
+    if not resident and "train" in data.cache_files:
+        from xaicli.data.streaming import CacheStream
+
+        data.provenance["batches"] = "streamed from the decoded cache in shuffled blocks"
+        return CacheStream(data.cache_files["train"], data.y_train, data_cfg.batch_size, device,
+                           augment=Augment(**augment), memory_mb=data_cfg.memory_mb, **kwargs)
+    data.provenance["batches"] = f"resident on {device.type}" if resident else "from host memory"
+    return BatchStream(data.x_train, data.y_train, data_cfg.batch_size, device, resident=resident,
+                       **augment, **kwargs)

@@ -10,16 +10,22 @@ DATASETS: Registry[Callable] = Registry("dataset", modules={
     "xaicli.data.mnist_family": ("mnist", "fashion_mnist"),
     "xaicli.data.cifar": ("cifar10",),
     "xaicli.data.synthetic": ("synthetic",),
+    "xaicli.data.folder": ("folder",),
+    "xaicli.data.csv_list": ("csv",),
 })
 
 
 def load_dataset(cfg, validation: bool = True):
     """Build the dataset named by `cfg` (a DataConfig), apply num_train / num_test, then hold out the
     validation split (data.val_split) from what is left of the training split, for tasks that validate
-    (`validation`; a GAN has no validation number and trains on every training image)."""
+    (`validation`; a GAN has no validation number and trains on every training image). Image size,
+    channels and normalisation statistics follow data.image_size, data.channels, data.mean, data.std."""
+    from xaicli.data.adapt import apply_settings
+
     builder = DATASETS.get(cfg.name, key="data.name")
-    data = builder(root=cfg.root, source=cfg.source, num_train=cfg.num_train, num_test=cfg.num_test)
-    data = data.limit(cfg.num_train, cfg.num_test)
+    data = builder(root=cfg.root, source=cfg.source, num_train=cfg.num_train, num_test=cfg.num_test,
+                   data_cfg=cfg, validation=validation)
+    data = apply_settings(data.limit(cfg.num_train, cfg.num_test), cfg)
     return data.with_validation(cfg.val_split, cfg.split_seed) if validation else data
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from xaicli.data.base import mean_image as training_mean_image
 from xaicli.errors import ConfigError, XaiError
 from xaicli.explain.pipeline import Batch, explain_section
 from xaicli.explain.selection import method_params, pick_images, resolve_methods, settings_from
@@ -33,7 +34,7 @@ def classifier_batch(restored, ecfg) -> Batch:
     lo = task.normalize(torch.zeros(1, *x_u8.shape[1:], dtype=torch.uint8, device=dev))
     hi = task.normalize(torch.full((1, *x_u8.shape[1:]), 255, dtype=torch.uint8, device=dev))
     input_range = (float(lo.min()), float(hi.max()))
-    mean_image = task.normalize(data.x_train[:20000].float().mean(0, keepdim=True).to(dev))
+    mean_image = task.normalize(training_mean_image(data.x_train).to(dev))
     return Batch(model, inputs, x_u8.float().cpu().numpy() / 255, target, idx.tolist(), rows,
                  fill=float(lo.min()), score="softmax", params=method_params(ecfg, input_range, mean_image, ecfg.layer))
 

@@ -104,7 +104,8 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
                      batch.row_labels)
     render.save_curves(out / "curves.png", results)
     layer = {"layer": batch.layer} if batch.layer and any(m.reads_layer for m in methods if m.name in results) else {}
+    labels = {str(i): text.replace("\n", ", ") for i, text in zip(batch.indices, batch.row_labels, strict=True)}
     write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
-                                      "score": batch.score, **layer})
+                                      "score": batch.score, "labels": labels, **layer})
     atomic_write_text(out / "metrics.csv", csv_text(results))
-    return {"methods": results, "skipped": skipped or {}, **layer}
+    return {"methods": results, "skipped": skipped or {}, "labels": labels, **layer}

@@ -1,5 +1,6 @@
 """Rendering in one place: percentile clipping, a diverging colormap for signed maps and a sequential
-one for magnitudes, overlays on the grayscale input, the images x methods grid, curves, latent bars."""
+one for magnitudes, overlays on the grayscale input, the images x methods grid (inputs in colour),
+curves, latent bars."""
 
 from __future__ import annotations
 
@@ -39,7 +40,7 @@ def gray_rgb(image: np.ndarray) -> np.ndarray:
 
 
 def as_rgb(image: np.ndarray) -> np.ndarray:
-    """(C, H, W) image in [0, 1] -> (H, W, 3): RGB as it is, one channel as grey."""
+    """(C, H, W) image in [0, 1] -> (H, W, 3) as it is: colour stays colour, one channel is grey."""
     if image.shape[0] == 3:
         return np.clip(image.transpose(1, 2, 0), 0, 1)
     return gray_rgb(image)

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.runs.checkpoint import read_checkpoint
+from xaicli.runs.classes import check_classes, read_classes
 from xaicli.runs.layout import check_run_links, pick_checkpoint, resolve_run
 
 
@@ -36,6 +37,9 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     dev = resolve_device(device or cfg.train.device)
     state, digest = read_checkpoint(ckpt, map_location=dev)
     data = load_run_data(cfg, run_dir, data_source) if load_data else None
+    recorded = read_classes(run_dir)
+    if data is not None and recorded is not None:
+        data.class_names = check_classes(run_dir, recorded, data.class_names)
     cfg.train.compile = False  # evaluation runs eagerly
     task = build_task(cfg, data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)

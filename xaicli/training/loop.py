@@ -47,7 +47,7 @@ class Setup:
 def build_setup(cfg, dist=None) -> Setup:
     import torch
 
-    from xaicli.data.loader import BatchStream, fits_on_device
+    from xaicli.data.loader import make_train_stream
     from xaicli.data.registry import load_run_data
     from xaicli.tasks import build_task
     from xaicli.training.cuda_graphs import graph_plan
@@ -60,10 +60,7 @@ def build_setup(cfg, dist=None) -> Setup:
     if cfg.data.batch_size % world:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
                           f"{world} processes (it is the global batch)")
-    stream = BatchStream(data.x_train, data.y_train, cfg.data.batch_size, device, shuffle=True,
-                         drop_last=cfg.data.drop_last, shift=cfg.data.shift, hflip=cfg.data.hflip, seed=cfg.seed,
-                         resident=fits_on_device(data.x_train, device, cfg.data.device_resident),
-                         rank=dist.rank if dist else 0, world_size=world)
+    stream = make_train_stream(data, cfg.data, device, cfg.seed, rank=dist.rank if dist else 0, world_size=world)
     if len(stream) == 0:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
                           f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
@@ -166,10 +163,12 @@ def is_out_of_memory(exc: BaseException) -> bool:
 
 def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dict | None = None) -> dict:
     """meta.json's first version and the opening line of the log."""
+    from xaicli.runs.classes import record_classes
     from xaicli.runs.meta import start_meta
     from xaicli.training.cpu_alloc import applied
 
     cfg, data = s.cfg, s.data
+    record_classes(path, data.class_names)
     world = s.dist.world_size if s.dist is not None else 1
     try:
         meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},

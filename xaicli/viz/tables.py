@@ -15,6 +15,7 @@ def print_table(table, to_stdout: bool = False) -> None:
 
 def metrics_table(metrics: dict):
     """Scalars in one table; per-class accuracy as its own rows."""
+    from rich.markup import escape
     from rich.table import Table
 
     table = Table(title=f"{metrics.get('model')} - {metrics.get('run')}")
@@ -28,7 +29,7 @@ def metrics_table(metrics: dict):
         elif isinstance(value, (int, str)) and key not in ("confusion_matrix_png",):
             table.add_row(key, str(value))
     for name, acc in (metrics.get("per_class_accuracy") or {}).items():
-        table.add_row(f"accuracy[{name}]", f"{acc:.4f}")
+        table.add_row(escape(f"accuracy[{name}]"), f"{acc:.4f}")  # a class name is not Rich markup
     return table
 
 
