@@ -288,7 +288,7 @@ def test_eval_table_prints_class_names_verbatim():
     """Folder names such as 'cat' or 'bold' are not Rich markup: `accuracy[cat]` was printed as `accuracy`."""
     from rich.console import Console
 
-    from xaicli.cli import metrics_table
+    from xaicli.viz.tables import metrics_table
 
     console = Console(record=True, width=100)
     console.print(metrics_table({"model": "m", "run": "r", "per_class_accuracy": {"cat": 0.5, "bold": 1.0}}))
