@@ -145,12 +145,13 @@ def test_pick_images_takes_the_classes_in_turn():
     assert pick_images(labels, 10).tolist() == [0, 3, 5, 1, 4, 2]
 
 
-def test_measures_declare_the_csv_header_in_its_old_order():
+def test_measures_declare_the_csv_header_in_order():
     from xaicli.explain.measures import columns
 
     assert [c.name for c in columns()] == [
-        "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random", "randomization_verdict",
-        "randomization_spearman", "seconds", "images_per_s", "degenerate"]
+        "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "srg", "pixel_flipping", "randomization_verdict",
+        "randomization_spearman", "smooth_mprt", "efficient_mprt", "random_logit", "sparseness", "complexity",
+        "seconds", "images_per_s", "degenerate"]
 
 
 def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path, monkeypatch):
@@ -161,6 +162,7 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     from xaicli.explain.measures.base import Column, Settings, measure
     from xaicli.explain.pipeline import Batch, explain_section
     from xaicli.explain.report import metric_table
+    from xaicli.explain.scorecard.html import scorecard_html
 
     @measure("peak", Column("peak", "peak |map|", "higher"))
     def peak(ctx):
@@ -170,7 +172,8 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     model, x = tiny_cnn(), tiny_inputs()
     target = torch.tensor([0, 3, 1])
     batch = Batch(model, x, torch.sigmoid(x).numpy(), target, [0, 1, 2], ["a", "b", "c"], fill=0.0)
-    result = explain_section(batch, [resolve("saliency")], tmp_path, Settings(sanity=False, curve_steps=4))
+    settings = Settings(sanity=False, curve_steps=4, measures=("deletion_insertion", "peak"))  # chosen by name
+    result = explain_section(batch, [resolve("saliency")], tmp_path, settings)
     expected = float(resolve("saliency")(model, x, target).abs().max())
     assert result["methods"]["saliency"]["peak"] == pytest.approx(expected)
     assert json.loads((tmp_path / "metrics.json").read_text())["methods"]["saliency"]["peak"] == pytest.approx(expected)
@@ -178,4 +181,5 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     assert list(rows[0])[-1] == "peak" and float(rows[0]["peak"]) == pytest.approx(expected)
     assert rows[0]["randomization_verdict"] == "not run"
     table = metric_table(result["methods"])
-    assert "peak |map| &uarr;" in table and "deletion AUC &darr;" in table and "<td class='not run'>" in table
+    assert "peak |map| &uarr;" in table and "<td class='not run'>" in table
+    assert "deletion AUC &darr;" in scorecard_html(result["scorecard"])

@@ -1,0 +1,59 @@
+"""The scorecard as plain text for the console (standard error): measures down, methods across in
+groups that fit the width, then the ranking. ASCII only, so any terminal encoding prints it."""
+
+from __future__ import annotations
+
+MARKS = {"better": "+", "worse": "-", "indistinguishable": "~", "": " "}
+WIDTH = 100
+
+
+def number(v) -> str:
+    if v is None:
+        return "n/a"
+    return f"{v:.3f}" if abs(v) < 100 else f"{v:.0f}"
+
+
+def cell(entry: dict | None) -> str:
+    if not entry:
+        return "n/a"
+    return f"{number(entry['mean'])} [{number(entry['lo'])}, {number(entry['hi'])}]{MARKS[entry['vs_random']]}"
+
+
+def grid(header: list[str], lines: list[list[str]], width: int = WIDTH) -> list[str]:
+    """Left-aligned first column, right-aligned others, split into blocks of columns that fit."""
+    first = max(len(r[0]) for r in [header, *lines])
+    widths = [max(len(r[i]) for r in [header, *lines]) for i in range(1, len(header))]
+    blocks, current, used = [], [], first
+    for i, w in enumerate(widths):
+        if current and used + 2 + w > width:
+            blocks.append(current)
+            current, used = [], first
+        current.append(i + 1)
+        used += 2 + w
+    blocks.append(current)
+    out = []
+    for block in blocks:
+        for row in [header, *lines]:
+            out.append(row[0].ljust(first) + "".join("  " + row[i].rjust(widths[i - 1]) for i in block))
+        out.append("")
+    return out[:-1]
+
+
+def scorecard_lines(card: dict, width: int = WIDTH) -> list[str]:
+    """The table and the ranking, one string per line."""
+    rows = card["rows"]
+    header = ["measure", *rows]
+    lines = []
+    for m in card["measures"]:
+        best = {"lower": " (low)", "higher": " (high)"}.get(m["better"], "")
+        lines.append([m["label"] + best, *(cell(card["table"][r].get(m["name"])) for r in rows)])
+    out = [f"scorecard: {card['images']} images, mean [{card['confidence']:.0%} bootstrap interval]; against the "
+           "random reference: + better, - worse, ~ indistinguishable"]
+    out += grid(header, lines, width)
+    if card["ranking"]:
+        out.append("ranking: rank averaged over the ranked measures (1 = best) [interval]")
+        for k, entry in enumerate(card["ranking"], 1):
+            ahead = f"; ahead of {', '.join(entry['ahead_of'])}" if entry["ahead_of"] else ""
+            out.append(f"{k:>2}. {entry['method']}: {number(entry['mean_rank'])} [{number(entry['lo'])}, "
+                       f"{number(entry['hi'])}] over {entry['measures']} measures{ahead}")
+    return out
