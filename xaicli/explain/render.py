@@ -81,6 +81,8 @@ def save_curves(path: Path, metrics: dict[str, dict], reference: dict | None = N
     """Mean deletion and insertion curves per method, the random reference dashed; with ROAD, its
     MoRF (solid) and LeRF (dotted) curves in a third panel."""
     road = any("road" in m for m in metrics.values())
+    if not road and not any("deletion_curve" in m for m in metrics.values()):
+        return  # neither measure was chosen: no figure
     fig, axes = plt.subplots(1, 3 if road else 2, figsize=(12.5 if road else 9, 3.4))
     ax_d, ax_i = axes[0], axes[1]
     rows = {**metrics, **({"random": reference} if reference else {})}

@@ -8,6 +8,7 @@ import torch
 from xaicli.explain.core import generator_for
 
 RESAMPLES_PER_CHUNK = 128  # resamples gathered at once (bounds the memory of rows x images x resamples)
+TIE = 1e-9  # differences this small are rounding (two correlations of 1 computed two ways), not a difference
 
 
 def resample_indices(n: int, resamples: int, seed: int = 0) -> torch.Tensor:
@@ -36,7 +37,7 @@ def verdict(oriented_difference: torch.Tensor, confidence: float = 0.95) -> list
     lo, hi = interval(oriented_difference, confidence)
     out = []
     for a, b in zip(lo.flatten().tolist(), hi.flatten().tolist(), strict=True):
-        out.append("" if a != a else "better" if a > 0 else "worse" if b < 0 else "indistinguishable")
+        out.append("" if a != a else "better" if a > TIE else "worse" if b < -TIE else "indistinguishable")
     return out
 
 
@@ -46,10 +47,11 @@ def orientation(better: str) -> float:
 
 
 def average_ranks_of_rows(values: torch.Tensor) -> torch.Tensor:
-    """values (R, B): rank of each row within each column, 1 = largest, ties averaged, NaN rows
-    left out (rank NaN)."""
-    filled = values.nan_to_num(float("-inf"))
-    greater = (filled.unsqueeze(0) > filled.unsqueeze(1)).sum(1).double()  # rows strictly ahead
-    equal = (filled.unsqueeze(0) == filled.unsqueeze(1)).sum(1).double()
+    """values (R, B): rank of each row within each column, 1 = largest, ties (within TIE) averaged,
+    NaN rows left out (rank NaN)."""
+    filled = values.nan_to_num(-1e300)
+    gap = filled.unsqueeze(0) - filled.unsqueeze(1)  # [i, j]: row j minus row i
+    greater = (gap > TIE).sum(1).double()  # rows strictly ahead
+    equal = (gap.abs() <= TIE).sum(1).double()
     ranks = greater + (equal + 1) / 2
     return torch.where(values.isnan(), torch.nan, ranks)
