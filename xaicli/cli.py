@@ -184,10 +184,15 @@ def explain(
                                              help="GAN runs: classifier run that explains generated digits."),
     layer: str | None = typer.Option(None, "--layer", help="Grad-CAM family: the layer's dotted module name "
                                      "(default: explain.layer, else the last block making the final feature map)."),
+    compare: str | None = typer.Option(None, "--compare", help="Instead of explaining: put this run's (or explain "
+                                       "folder's) scorecard beside RUN's: xai explain --compare RUN_A RUN_B."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity."""
     from xaicli import api
 
+    if compare is not None:
+        print(api.compare_explanations(compare, run, out=out))
+        return
     print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
                       checkpoint=checkpoint, classifier=classifier, layer=layer))
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import html
 
+from xaicli.explain.style import PAGE
+
 STYLE = """
 table.card td{vertical-align:top}table.card td small{display:block;color:#666;font-size:.8em;white-space:nowrap}
 td.better{background:#e3f4e6}td.worse{background:#fbe4e1}tr.family td{background:#fafafa;font-weight:600;
@@ -13,6 +15,9 @@ text-align:left;color:#444}th.m{max-width:9em;word-break:normal;overflow-wrap:an
 .bar{position:relative;width:12em;height:.9em;background:#f0f0f0;display:inline-block;vertical-align:middle}
 .bar span{position:absolute;top:0;bottom:0;background:#7aa6d6}.bar i{position:absolute;top:-.15em;bottom:-.15em;
 width:2px;background:#1f3d66}table.agree td{min-width:2.6em;text-align:center}
+table.agree td:first-child{text-align:left;white-space:nowrap}table.rank td{white-space:nowrap}
+table.rank td:nth-child(2),table.rank th:nth-child(2),table.rank td:last-child,table.rank th:last-child{text-align:left}
+table.rank td:last-child{white-space:normal}
 """
 FAMILIES = ("faithfulness", "randomisation", "complexity")
 ARROWS = {"lower": " &darr;", "higher": " &uarr;", "": ""}
@@ -80,12 +85,12 @@ def ranking_table(card: dict) -> str:
         body.append(f"<tr><td>{k}</td><td>{html.escape(e['method'])}</td><td>{number(e['mean_rank'])} "
                     f"[{number(e['lo'])}, {number(e['hi'])}]</td><td>{_bar(e, rows)}</td>"
                     f"<td class='{e['vs_random']}'>{VERDICT_TEXT[e['vs_random']] or 'reference'}</td>"
-                    f"<td style='text-align:left'>{html.escape(', '.join(e['ahead_of'])) or '&ndash;'}</td></tr>")
+                    f"<td>{html.escape(', '.join(e['ahead_of'])) or '&ndash;'}</td></tr>")
     ranked = ", ".join(html.escape(m["label"]) for m in card["measures"] if m["ranked"])
     caption = ("<p class='meta'>Each row's rank (1 = best) averaged over the ranked measures (" + ranked + "), "
                "the random reference competing as a row. One bootstrap over images serves every measure, so two rows "
                "are distinguishable when the interval of their paired difference in mean rank excludes zero.</p>")
-    return f"<table>{head}{''.join(body)}</table>{caption}"
+    return f"<table class='rank'>{head}{''.join(body)}</table>{caption}"
 
 
 def agreement_table(card: dict) -> str:
@@ -110,3 +115,36 @@ def agreement_table(card: dict) -> str:
 def scorecard_html(card: dict) -> str:
     return ("<h3>Scorecard</h3>" + scorecard_table(card) + "<h3>Ranking</h3>" + ranking_table(card)
             + "<h3>Do the measures agree?</h3>" + agreement_table(card))
+
+
+def _change_cell(e: dict | None) -> str:
+    if not e:
+        return "<td>n/a</td>"
+    v = e["change"]["verdict"]
+    css = {"better": "better", "worse": "worse"}.get(v, "")
+    return (f"<td class='{css}' title='{v}'>{number(e['a']['mean'])} &rarr; {number(e['b']['mean'])}"
+            f"<small>{e['change']['mean']:+.3f} [{number(e['change']['lo'])}, {number(e['change']['hi'])}]</small></td>")
+
+
+def compare_html(result: dict) -> str:
+    """compare.html: one table per section, measures down, methods across, A -> B in each cell."""
+    parts = [f"<h1>xai explain: A &rarr; B</h1><p class='meta'>A = {html.escape(result['a'])}<br>"
+             f"B = {html.escape(result['b'])}<br>Each cell: A's mean &rarr; B's mean, below it the change B - A with "
+             f"its 95% bootstrap interval ({result['resamples']} resamples). Green: B is better (the interval "
+             "excludes zero in the measure's direction), red: B is worse, white: no clear change.</p>"]
+    for section in result["sections"].values():
+        rows = section["rows"]
+        pairing = "the same images, paired" if section["paired"] else "different images, resampled independently"
+        parts.append(f"<h2>{html.escape(section['title'])}</h2><p class='meta'>{section['images'][0]} and "
+                     f"{section['images'][1]} images ({pairing})</p>")
+        head = "<tr><th>measure</th>" + "".join(f"<th class='m'>{method_header(r)}</th>" for r in rows) + "</tr>"
+        body = "".join(f"<tr><td>{html.escape(m['label'])}{ARROWS[m['better']]}</td>"
+                       + "".join(_change_cell(section["table"][r].get(m["name"])) for r in rows) + "</tr>"
+                       for m in section["measures"])
+        parts.append(f"<table class='card'>{head}{body}</table>")
+        for side in ("a", "b"):
+            order = ", ".join(f"{html.escape(e['method'])} {number(e['mean_rank'])} [{number(e['lo'])}, "
+                              f"{number(e['hi'])}]" for e in section["ranking"][side])
+            parts.append(f"<p class='meta'>ranking {side.upper()}: {order}</p>")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>xai explain - compare</title>"
+            f"<style>{PAGE}{STYLE}</style></head><body>{''.join(parts)}</body></html>")

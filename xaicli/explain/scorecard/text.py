@@ -57,3 +57,29 @@ def scorecard_lines(card: dict, width: int = WIDTH) -> list[str]:
             out.append(f"{k:>2}. {entry['method']}: {number(entry['mean_rank'])} [{number(entry['lo'])}, "
                        f"{number(entry['hi'])}] over {entry['measures']} measures{ahead}")
     return out
+
+
+CHANGE_MARKS = {"better": "+", "worse": "-", "no clear change": "~", "": " "}
+
+
+def compare_lines(result: dict, width: int = WIDTH) -> list[str]:
+    """Per section: A -> B for every measure and method, marked by the change's verdict."""
+    out = [f"compare: A = {result['a']}", f"         B = {result['b']}",
+           "mean of A -> mean of B; the change B - A: + better, - worse, ~ no clear change "
+           f"({result['resamples']} bootstrap resamples)"]
+    for section in result["sections"].values():
+        pairing = "the same images, paired" if section["paired"] else "different images, unpaired"
+        out.append(f"{section['title']} ({section['images'][0]} and {section['images'][1]} images, {pairing})")
+        lines = []
+        for m in section["measures"]:
+            cells = []
+            for row in section["rows"]:
+                e = section["table"][row].get(m["name"])
+                cells.append("n/a" if not e else f"{number(e['a']['mean'])} -> {number(e['b']['mean'])}"
+                             f"{CHANGE_MARKS[e['change']['verdict']]}")
+            lines.append([m["label"], *cells])
+        out += grid(["measure", *section["rows"]], lines, width)
+        for side in ("a", "b"):
+            order = ", ".join(f"{e['method']} {number(e['mean_rank'])}" for e in section["ranking"][side])
+            out.append(f"ranking {side.upper()}: {order}")
+    return out
