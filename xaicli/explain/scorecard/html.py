@@ -122,8 +122,9 @@ def _change_cell(e: dict | None) -> str:
         return "<td>n/a</td>"
     v = e["change"]["verdict"]
     css = {"better": "better", "worse": "worse"}.get(v, "")
+    c = e["change"]
     return (f"<td class='{css}' title='{v}'>{number(e['a']['mean'])} &rarr; {number(e['b']['mean'])}"
-            f"<small>{e['change']['mean']:+.3f} [{number(e['change']['lo'])}, {number(e['change']['hi'])}]</small></td>")
+            f"<small>{c['mean']:+.3f} [{number(c['lo'])}, {number(c['hi'])}]</small></td>")
 
 
 def compare_html(result: dict) -> str:
