@@ -112,6 +112,8 @@ def build(results: dict[str, dict], reference: dict, cols: list[Column], setting
     cols = [c for c in cols if c.scored]
     n = max((len(v) for m in rows.values() for v in m.get("per_image", {}).values()), default=0)
     scores = score_matrix(rows, cols, n)
+    present = [m for m in range(len(cols)) if not scores[m].isnan().all()]  # random logit: not on one logit
+    cols, scores = [cols[m] for m in present], scores[present]
     conf = settings.confidence
     means = stats.resampled_means(scores, stats.resample_indices(n, settings.bootstrap, settings.seed)) if n else \
         torch.full((len(cols), len(names), 1), float("nan"), dtype=torch.float64)
