@@ -59,6 +59,15 @@ def test_pixel_flipping_and_deletion_curves_equal_quantus_pixel_flipping(case):
     np.testing.assert_allclose(deletion[:, 1:].numpy(), ref, rtol=0, atol=1e-6)
 
 
+def test_pixel_flipping_by_patches_equals_quantus_region_perturbation(case):
+    model, x, y, maps = case
+    q = quantus.RegionPerturbation(patch_size=4, regions_evaluation=9, perturb_baseline=-1.0, normalise=False,
+                                   disable_warnings=True)
+    ref = np.array(_run(q, model, x, y, maps))  # the fall from the unperturbed probability, one patch per step
+    ours = flipping.flipping_curve(model, x, maps, y, -1.0, patch=4, steps=9, seed=None)
+    np.testing.assert_allclose((ours[:, :1] - ours[:, 1:]).numpy(), ref, rtol=0, atol=1e-6)
+
+
 def test_road_imputation_equals_quantus_noisy_linear_imputation_without_noise():
     from quantus.functions.perturb_func import noisy_linear_imputation
 
