@@ -1,14 +1,15 @@
 """The default scorecard of `xai explain` against Quantus 0.6 on the same maps (bench/explain.py
 --scorecard RUN). Both get the six methods' maps of RUN's test images, computed once; the
 randomisation measures re-run the method (ours, wrapped as Quantus's explain_func) on changed
-models in both. Quantus is set to the same perturbations: deletion is PixelFlipping with the step that
-divides the pixels and comes nearest to ours (28 x 28: 49 pixels, 16 steps; ours: 20 steps), ROAD MoRF at the same fractions with the same
-noise and LeRF as ROAD on the reversed map (batch_size = all images: with fewer Quantus reads only
-the first batch), pixel flipping by patches is RegionPerturbation with 4 x 4 patches and 20 steps
-(one patch per step; ours removes 49 patches over 20 steps), MPRT top-down with Spearman of
-magnitudes, efficient MPRT, random logit with Spearman of magnitudes, sparseness and complexity.
-Quantus has no insertion and no SRG: ours computes them (and the random reference, the intervals
-and the ranking) inside its time, Quantus's time leaves them out."""
+models in both. Quantus is set to the same perturbations: deletion is PixelFlipping with the step
+that divides the pixels and comes nearest to ours (28 x 28: 49 pixels, 16 steps; ours: 20 steps);
+ROAD MoRF at the same fractions with the same noise, and LeRF as ROAD on the reversed map
+(batch_size = all images: with fewer, Quantus reads only the first batch); pixel flipping by
+patches is RegionPerturbation with 4 x 4 patches and 20 steps (one patch per step; ours removes 49
+patches over 20 steps); MPRT top-down with Spearman of magnitudes; efficient MPRT; random logit with
+Spearman of magnitudes; sparseness and complexity. Quantus has no insertion and no SRG: ours
+computes them (and the random reference, the intervals and the ranking) inside its time, Quantus's
+time leaves them out."""
 
 from __future__ import annotations
 

@@ -116,7 +116,8 @@ def measures_help(rule: str) -> str:
 
 def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
     rule = next((m["randomization"]["rule"] for s in sections.values() for m in s.get("methods", {}).values()
-                 if "randomization" in m), "the randomization test was not run (explain.sanity: false)")
+                 if "randomization" in m),
+                "the randomization test was not run (explain.sanity: false, or mprt not in explain.measures)")
     body = [
         f"<h1>xai explain: {html.escape(manifest['model'])}</h1>",
         f"<p class='meta'>run {html.escape(manifest['run'])}<br>checkpoint {html.escape(manifest['checkpoint'])} "
