@@ -3,6 +3,7 @@ and, with --scorecard RUN, the default scorecard of `xai explain` vs Quantus 0.6
 
     PYTHONPATH=. python bench/explain.py [--device cpu|cuda] [--batch 256] [--steps 50] [--repeats 3]
     PYTHONPATH=. python bench/explain.py --scorecard RUN [--images 256] [--threads 1]
+    PYTHONPATH=. python bench/explain.py --road RUN [--images 256] [--device cuda]
 
 Prints one JSON line per figure: method, implementation, device name, attributions/s, and the ratio
 ours / Captum (above 1: ours is faster). The model is the `cnn` registry model (the 2-conv MNIST net)
@@ -13,6 +14,7 @@ images, the maps of six methods computed once, then every default measure of the
 (with the random reference and the bootstrap), timed, against Quantus computing the measures it
 has on the same maps at the same settings (scorecard_race.py says which), timed, in one process.
 One JSON line per method and a total with the ratio Quantus / ours (above 1: ours is faster).
+--road RUN: ROAD MoRF and LeRF on RUN's images, ours against pytorch-grad-cam's (grad-cam, a dev peer).
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ def main() -> None:
                    help="timed runs for the SmoothGrad figure (seconds long, so load spikes weigh more)")
     p.add_argument("--budget-mb", type=float, default=None, help="our memory budget (default: the config's)")
     p.add_argument("--scorecard", metavar="RUN", help="race the default scorecard against Quantus on RUN's images")
-    p.add_argument("--images", type=int, default=256, help="scorecard: test images")
+    p.add_argument("--road", metavar="RUN", help="race ROAD against pytorch-grad-cam's on RUN's images")
+    p.add_argument("--images", type=int, default=256, help="scorecard, road: test images")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
     if args.threads:
@@ -72,6 +75,11 @@ def main() -> None:
         from scorecard_race import race_scorecard
 
         race_scorecard(args.scorecard, args.images)
+        return
+    if args.road:
+        from scorecard_race import race_road
+
+        race_road(args.road, args.images, args.device)
         return
 
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency

@@ -128,3 +128,41 @@ def race_scorecard(run: str, images: int) -> None:
                       "images": len(batch.inputs), "device": name, "threads": torch.get_num_threads(),
                       "ours_s": round(total_ours, 3), "ours_reference_and_card_s": round(card_s, 3),
                       "quantus_s": round(total_q, 3), "ratio": round(total_q / total_ours, 2)}), flush=True)
+
+
+def race_road(run: str, images: int, device: str | None = None) -> None:
+    """ROAD MoRF and LeRF at the nine fractions, ours (every image, fraction and order at once on the
+    device) against pytorch-grad-cam's ROADMost/LeastRelevantFirstAverage (a CPU sparse solve per
+    image and fraction, the model on the device), the saliency maps of RUN's test images."""
+    from pytorch_grad_cam.metrics.road import ROADLeastRelevantFirstAverage, ROADMostRelevantFirstAverage
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputSoftmaxTarget
+
+    from xaicli.explain.measures.road import road_curves
+    from xaicli.runs.meta import device_name
+
+    batch, methods, settings = _batch(run, images)
+    dev = torch.device(device) if device else batch.inputs.device
+    model, x, target = batch.model.to(dev), batch.inputs.to(dev), batch.target.to(dev)
+    maps = methods[0](model, x, target).detach()  # saliency
+    cams = maps.sum(1).cpu().numpy()
+    targets = [ClassifierOutputSoftmaxTarget(int(t)) for t in target]
+
+    def theirs():
+        ROADMostRelevantFirstAverage()(x, cams, targets, model)
+        ROADLeastRelevantFirstAverage()(x, cams, targets, model)
+
+    def ours_road():
+        road_curves(model, x, maps, target, settings.road_fractions, settings.road_noise, settings.seed, batch.score)
+        if dev.type == "cuda":
+            torch.cuda.synchronize(dev)
+
+    ours_road()  # warm-up
+    timings = {}
+    for name, fn in (("grad_cam", theirs), ("ours", ours_road)):
+        t0 = time.perf_counter()
+        fn()
+        timings[name] = time.perf_counter() - t0
+    print(json.dumps({"figure": "road", "images": len(x), "fractions": len(settings.road_fractions),
+                      "device": device_name(dev), "threads": torch.get_num_threads(),
+                      "grad_cam_s": round(timings["grad_cam"], 3), "ours_s": round(timings["ours"], 3),
+                      "ratio": round(timings["grad_cam"] / timings["ours"], 2)}), flush=True)
