@@ -25,6 +25,20 @@ class TinyCNN(nn.Module):
         return self.fc(self.flatten(self.pool(self.relu2(self.conv2(self.relu1(self.conv1(x)))))))
 
 
+class OutOfMemoryAbove(nn.Module):
+    """Raises CUDA's out-of-memory error for batches above `limit`, as a real device would."""
+
+    def __init__(self, inner: nn.Module, limit: int) -> None:
+        super().__init__()
+        self.inner, self.limit, self.sizes = inner, limit, []
+
+    def forward(self, x):
+        self.sizes.append(len(x))
+        if len(x) > self.limit:
+            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated, batch {len(x)})")
+        return self.inner(x)
+
+
 def tiny_cnn(seed: int = 0) -> nn.Module:
     torch.manual_seed(seed)
     return TinyCNN().eval()

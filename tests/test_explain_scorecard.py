@@ -218,3 +218,22 @@ def test_rounding_differences_are_ties_not_ranks():
     one = torch.tensor([[1.0000000000000002], [0.9999999999999998], [0.5]], dtype=torch.float64)
     assert stats.average_ranks_of_rows(one)[:, 0].tolist() == [1.5, 1.5, 3.0]
     assert stats.verdict(torch.full((1, 50), 4e-16, dtype=torch.float64)) == ["indistinguishable"]
+
+
+def test_perturbation_measures_halve_the_chunk_on_out_of_memory_and_give_the_same_result(caplog):
+    import logging
+
+    from explain_helpers import OutOfMemoryAbove
+
+    from xaicli.explain.measures.flipping import flipping_curve
+
+    model, x = tiny_cnn(), tiny_inputs(3)
+    maps = torch.randn_like(x)
+    expected = road.road_curves(model, x, maps, 0, (0.3, 0.7), noise=0.02, chunk=64)
+    flaky = OutOfMemoryAbove(model, limit=5)
+    with caplog.at_level(logging.WARNING, logger="xaicli.explain"):
+        got = road.road_curves(flaky, x, maps, 0, (0.3, 0.7), noise=0.02, chunk=64)
+        flipped = flipping_curve(flaky, x, maps, 0, 0.0, patch=3, steps=4, chunk=64)
+    torch.testing.assert_close(got, expected)
+    torch.testing.assert_close(flipped, flipping_curve(model, x, maps, 0, 0.0, patch=3, steps=4, chunk=64))
+    assert "retrying with" in caplog.text and max(flaky.sizes) > 5 and flaky.sizes[-1] <= 5
