@@ -43,11 +43,15 @@ def test_explain_writes_the_scorecard_everywhere(explained):
     assert [r["method"] for r in rows] == card["rows"]
     assert float(rows[0]["road_morf_lo"]) <= float(rows[0]["road_morf"]) <= float(rows[0]["road_morf_hi"])
     assert all(r["mean_rank"] for r in rows)
+    agreement = list(csv.reader((explained / "agreement.csv").open()))
+    assert agreement[0] == ["measure", *names] and [r[0] for r in agreement[1:]] == names
+    assert all(float(agreement[i][i]) == pytest.approx(1.0) for i in range(1, len(agreement)))
     page = (explained / "report.html").read_text()
     for text in ("<h3>Scorecard</h3>", "<h3>Ranking</h3>", "Do the measures agree?", "ROAD MoRF", "random logit"):
         assert text in page, text
     err = (explained / "stderr.txt").read_text()
     assert "scorecard: 6 images" in err and "ranking:" in err and "ROAD LeRF" in err
+    assert "agreement between measures" in err
 
 
 def test_compare_puts_two_scorecards_side_by_side(smoke_run, explained, tmp_path):

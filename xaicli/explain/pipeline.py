@@ -1,7 +1,7 @@
 """Explain one batch with several methods, measure each (measures.active: the chosen measures of
 measures.MEASURES), measure the random-attribution reference the same way, build the scorecard and
 write the section's files: `<method>/<idx>.png`, attributions.npz, grid.png, curves.png,
-metrics.json and metrics.csv."""
+metrics.json, metrics.csv and agreement.csv."""
 
 from __future__ import annotations
 
@@ -88,6 +88,16 @@ def csv_text(rows: dict[str, dict], cols) -> str:
     return buf.getvalue()
 
 
+def agreement_csv(agreement: dict) -> str:
+    """The agreement between measures as a square table, the measures' names as header and first column."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["measure", *agreement["measures"]])
+    for name, row in zip(agreement["measures"], agreement["spearman"], strict=True):
+        writer.writerow([name, *("" if v is None else v for v in row)])
+    return buf.getvalue()
+
+
 def scorecard(results: dict[str, dict], batch: Batch, settings: Settings, log=None) -> tuple[dict, dict]:
     """The random reference measured like a method, and the scorecard of the section's rows."""
     if log:
@@ -142,4 +152,5 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
                                       "indices": list(batch.indices), "score": batch.score, **layer})
     atomic_write_text(out / "metrics.csv", csv_text({**results, RANDOM: reference},
                                                     measures.columns(measures.active(settings))))
+    atomic_write_text(out / "agreement.csv", agreement_csv(summary["agreement"]))
     return {"methods": results, "random": reference, "scorecard": summary, "skipped": skipped or {}, **layer}

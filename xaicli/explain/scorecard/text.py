@@ -39,8 +39,21 @@ def grid(header: list[str], lines: list[list[str]], width: int = WIDTH) -> list[
     return out[:-1]
 
 
+def agreement_lines(agreement: dict) -> list[str]:
+    """The measures' agreement as a numbered matrix, or why there is none."""
+    if not agreement["measures"] or agreement["note"]:
+        return [f"agreement between measures: {agreement['note'] or 'nothing to compare'}"]
+    n = len(agreement["measures"])
+    label = max(len(x) for x in agreement["labels"]) + 4
+    out = [f"agreement between measures: Spearman of the {agreement['methods']} methods' means (+1 the same order, "
+           "-1 the reverse)", " " * label + "".join(f"{i + 1:>6}" for i in range(n))]
+    for i, (name, row) in enumerate(zip(agreement["labels"], agreement["spearman"], strict=True)):
+        out.append(f"{i + 1:>2}. {name}".ljust(label) + "".join("   n/a" if v is None else f"{v:+6.2f}" for v in row))
+    return out
+
+
 def scorecard_lines(card: dict, width: int = WIDTH) -> list[str]:
-    """The table and the ranking, one string per line."""
+    """The table, the ranking and the agreement, one string per line."""
     rows = card["rows"]
     header = ["measure", *rows]
     lines = []
@@ -56,7 +69,7 @@ def scorecard_lines(card: dict, width: int = WIDTH) -> list[str]:
             ahead = f"; ahead of {', '.join(entry['ahead_of'])}" if entry["ahead_of"] else ""
             out.append(f"{k:>2}. {entry['method']}: {number(entry['mean_rank'])} [{number(entry['lo'])}, "
                        f"{number(entry['hi'])}] over {entry['measures']} measures{ahead}")
-    return out
+    return out + agreement_lines(card["agreement"])
 
 
 CHANGE_MARKS = {"better": "+", "worse": "-", "no clear change": "~", "": " "}
