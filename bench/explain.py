@@ -1,10 +1,20 @@
-"""Integrated gradients and SmoothGrad: ours vs Captum, same model, inputs and device, one process.
+"""Integrated gradients and SmoothGrad: ours vs Captum, same model, inputs and device, one process;
+and, with --scorecard RUN, the default scorecard of `xai explain` vs Quantus 0.6 on the same maps.
 
     PYTHONPATH=. python bench/explain.py [--device cpu|cuda] [--batch 256] [--steps 50] [--repeats 3]
+    PYTHONPATH=. python bench/explain.py --scorecard RUN [--images 256] [--threads 1]
+    PYTHONPATH=. python bench/explain.py --road RUN [--images 256] [--device cuda]
 
 Prints one JSON line per figure: method, implementation, device name, attributions/s, and the ratio
 ours / Captum (above 1: ours is faster). The model is the `cnn` registry model (the 2-conv MNIST net)
 with random weights in eval mode on random 1 x 28 x 28 inputs; speed does not depend on the weights.
+
+--scorecard RUN (a run of configs/mnist_cnn.yaml, the demo classifier): RUN's first --images test
+images, the maps of six methods computed once, then every default measure of the scorecard on them
+(with the random reference and the bootstrap), timed, against Quantus computing the measures it
+has on the same maps at the same settings (scorecard_race.py says which), timed, in one process.
+One JSON line per method and a total with the ratio Quantus / ours (above 1: ours is faster).
+--road RUN: ROAD MoRF and LeRF on RUN's images, ours against pytorch-grad-cam's (grad-cam, a dev peer).
 """
 
 from __future__ import annotations
@@ -54,7 +64,23 @@ def main() -> None:
     p.add_argument("--short-repeats", type=int, default=7,
                    help="timed runs for the SmoothGrad figure (seconds long, so load spikes weigh more)")
     p.add_argument("--budget-mb", type=float, default=None, help="our memory budget (default: the config's)")
+    p.add_argument("--scorecard", metavar="RUN", help="race the default scorecard against Quantus on RUN's images")
+    p.add_argument("--road", metavar="RUN", help="race ROAD against pytorch-grad-cam's on RUN's images")
+    p.add_argument("--images", type=int, default=256, help="scorecard, road: test images")
+    p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = p.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.scorecard:
+        from scorecard_race import race_scorecard
+
+        race_scorecard(args.scorecard, args.images)
+        return
+    if args.road:
+        from scorecard_race import race_road
+
+        race_road(args.road, args.images, args.device)
+        return
 
     from captum.attr import IntegratedGradients, NoiseTunnel, Saliency
 

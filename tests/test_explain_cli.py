@@ -67,7 +67,7 @@ def test_explain_classifier_writes_every_file(clf_run):
         assert m["randomization"]["verdict"] in ("pass", "fail", "undetermined")
         assert m["seconds"] > 0 and m["images_per_s"] > 0
     rows = list(csv.DictReader((out / "metrics.csv").open()))
-    assert [r["method"] for r in rows] == methods and rows[0]["randomization_verdict"]
+    assert [r["method"] for r in rows] == [*methods, "random"] and rows[0]["randomization_verdict"]  # + the reference
     manifest = json.loads((out / "manifest.json").read_text())
     ckpt = Path(manifest["checkpoint"])
     assert manifest["checkpoint_sha256"] == hashlib.sha256(ckpt.read_bytes()).hexdigest()

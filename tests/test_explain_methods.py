@@ -6,7 +6,7 @@ import logging
 
 import pytest
 import torch
-from explain_helpers import tiny_cnn, tiny_inputs
+from explain_helpers import OutOfMemoryAbove, tiny_cnn, tiny_inputs
 from torch import nn
 
 from xaicli.errors import ConfigError
@@ -79,27 +79,13 @@ def test_chunked_equals_unchunked(name):
     torch.testing.assert_close(pieces, whole, rtol=1e-5, atol=1e-6 * float(whole.abs().max()))
 
 
-class _OutOfMemoryAbove(nn.Module):
-    """Raises CUDA's out-of-memory error for batches above `limit`, as a real device would."""
-
-    def __init__(self, inner: nn.Module, limit: int) -> None:
-        super().__init__()
-        self.inner, self.limit, self.sizes = inner, limit, []
-
-    def forward(self, x):
-        self.sizes.append(len(x))
-        if len(x) > self.limit:
-            raise torch.cuda.OutOfMemoryError(f"CUDA out of memory (simulated, batch {len(x)})")
-        return self.inner(x)
-
-
 @pytest.mark.parametrize("name", ["integrated_gradients", "smoothgrad", "occlusion"])
 def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(name, caplog):
     inner, x = tiny_cnn(), tiny_inputs()
     method = resolve(name)
     params = method.accepts({"n_steps": 8, "n_samples": 8, "chunk": 64})
     expected = method(inner, x, TARGET, **params)
-    flaky = _OutOfMemoryAbove(inner, limit=9)
+    flaky = OutOfMemoryAbove(inner, limit=9)
     with caplog.at_level(logging.WARNING, logger="xaicli.explain"):
         got = method(flaky, x, TARGET, **params)
     torch.testing.assert_close(got, expected, rtol=1e-5, atol=1e-6 * float(expected.abs().max()))
@@ -116,7 +102,7 @@ def test_out_of_memory_halves_the_chunk_and_gives_the_same_result(name, caplog):
 def test_out_of_memory_at_one_image_is_a_clear_error():
     from xaicli.errors import XaiError
 
-    flaky = _OutOfMemoryAbove(tiny_cnn(), limit=0)
+    flaky = OutOfMemoryAbove(tiny_cnn(), limit=0)
     with pytest.raises(XaiError, match="single image"):
         resolve("saliency")(flaky, tiny_inputs(), TARGET, chunk=4)
 

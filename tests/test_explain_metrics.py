@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from explain_helpers import tiny_cnn, tiny_inputs
+from explain_helpers import tiny_cnn, tiny_inputs, trained_digits
 from torch import nn
 
 from xaicli.explain.measures.faithfulness import area, curves, faithfulness, pixel_ranks
@@ -18,30 +18,7 @@ BLACK = -0.4242  # the MNIST pixel 0 after normalisation by mean 0.1307, std 0.3
 
 @pytest.fixture(scope="module")
 def trained():
-    """A small CNN trained for a few hundred steps on 1,000 real embedded MNIST digits (about 2 s)."""
-    from xaicli.data.embedded import load_embedded
-
-    arrays = load_embedded()
-    x = (torch.from_numpy(arrays["x_train"][:1000]).float().unsqueeze(1) / 255 - 0.1307) / 0.3081
-    y = torch.from_numpy(arrays["y_train"][:1000]).long()
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Conv2d(1, 8, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Conv2d(8, 16, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-                          nn.Flatten(), nn.Linear(16 * 7 * 7, 10))
-    opt = torch.optim.Adam(model.parameters(), 3e-3)
-    g = torch.Generator().manual_seed(0)
-    for _ in range(150):
-        idx = torch.randint(0, len(x), (64,), generator=g)
-        loss = nn.functional.cross_entropy(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    model.eval()
-    xt = (torch.from_numpy(arrays["x_test"][:16]).float().unsqueeze(1) / 255 - 0.1307) / 0.3081
-    with torch.no_grad():
-        acc = (model(xt).argmax(1) == torch.from_numpy(arrays["y_test"][:16])).float().mean()
-    assert acc >= 0.75, f"the fixture model did not learn (accuracy {acc:.2f})"
-    return model, xt
+    return trained_digits()
 
 
 def test_deletion_of_saliency_beats_random_order_on_a_trained_model(trained):
@@ -145,12 +122,13 @@ def test_pick_images_takes_the_classes_in_turn():
     assert pick_images(labels, 10).tolist() == [0, 3, 5, 1, 4, 2]
 
 
-def test_measures_declare_the_csv_header_in_its_old_order():
+def test_measures_declare_the_csv_header_in_order():
     from xaicli.explain.measures import columns
 
     assert [c.name for c in columns()] == [
-        "deletion_auc", "deletion_auc_random", "insertion_auc", "insertion_auc_random", "randomization_verdict",
-        "randomization_spearman", "seconds", "images_per_s", "degenerate"]
+        "deletion_auc", "insertion_auc", "road_morf", "road_lerf", "srg", "pixel_flipping", "randomization_verdict",
+        "randomization_spearman", "smooth_mprt", "efficient_mprt", "random_logit", "sparseness", "complexity",
+        "seconds", "images_per_s", "degenerate"]
 
 
 def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path, monkeypatch):
@@ -161,6 +139,7 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     from xaicli.explain.measures.base import Column, Settings, measure
     from xaicli.explain.pipeline import Batch, explain_section
     from xaicli.explain.report import metric_table
+    from xaicli.explain.scorecard.html import scorecard_html
 
     @measure("peak", Column("peak", "peak |map|", "higher"))
     def peak(ctx):
@@ -170,12 +149,15 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     model, x = tiny_cnn(), tiny_inputs()
     target = torch.tensor([0, 3, 1])
     batch = Batch(model, x, torch.sigmoid(x).numpy(), target, [0, 1, 2], ["a", "b", "c"], fill=0.0)
-    result = explain_section(batch, [resolve("saliency")], tmp_path, Settings(sanity=False, curve_steps=4))
+    settings = Settings(sanity=False, curve_steps=4, measures=("deletion_insertion", "peak"))  # chosen by name
+    result = explain_section(batch, [resolve("saliency")], tmp_path, settings)
     expected = float(resolve("saliency")(model, x, target).abs().max())
     assert result["methods"]["saliency"]["peak"] == pytest.approx(expected)
     assert json.loads((tmp_path / "metrics.json").read_text())["methods"]["saliency"]["peak"] == pytest.approx(expected)
     rows = list(csv.DictReader((tmp_path / "metrics.csv").open()))
-    assert list(rows[0])[-1] == "peak" and float(rows[0]["peak"]) == pytest.approx(expected)
-    assert rows[0]["randomization_verdict"] == "not run"
+    header = list(rows[0])
+    assert header.index("peak") == header.index("mean_rank") - 1 and float(rows[0]["peak"]) == pytest.approx(expected)
+    assert "randomization_verdict" not in header and "road_morf" not in header  # not chosen, or sanity off
     table = metric_table(result["methods"])
-    assert "peak |map| &uarr;" in table and "deletion AUC &darr;" in table and "<td class='not run'>" in table
+    assert "peak |map| &uarr;" in table and "<td class='not run'>" in table
+    assert "deletion AUC &darr;" in scorecard_html(result["scorecard"])

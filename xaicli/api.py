@@ -115,6 +115,16 @@ def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None
                             layer=layer, data_source=data_source))
 
 
+def compare_explanations(before: str | Path, after: str | Path, out: str | Path | None = None) -> Path:
+    """Two runs' scorecards side by side (each a run's latest explain folder, or an explain folder):
+    the change of every measure from `before` to `after` with a bootstrap interval; the new folder
+    with compare.json and compare.html."""
+    from xaicli.explain.command import log
+    from xaicli.explain.scorecard.compare import compare
+
+    return Path(compare(before, after, None if out is None else str(out), log))
+
+
 def attribute(model: torch.nn.Module, inputs: torch.Tensor, target: Any = None, method: str = "saliency",
               **params: Any) -> torch.Tensor:
     """Attributions of one batch, shaped like `inputs`, for any method `xai explain` knows

@@ -262,11 +262,17 @@ def explain(
                                      help="Grad-CAM family: the layer's dotted module name (default: explain.layer, "
                                           "else the last block making the final feature map)."),
     data_source: DataSource | None = typer.Option(None, "--data-source", help=DATA_SOURCE_HELP),
+    compare: str | None = typer.Option(None, "--compare", metavar="RUN|DIR",
+                                       help="Instead of explaining: put this run's (or explain folder's) scorecard "
+                                            "beside RUN's: xai explain --compare RUN_A RUN_B."),
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity; the output
     folder (report.html) is the last line of standard output."""
     from xaicli import api
 
+    if compare is not None:
+        print(api.compare_explanations(compare, run, out=out))
+        return
     print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
                       checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source))
 

@@ -109,6 +109,12 @@ class EvalConfig:
                                   "set size)", min=2)
 
 
+# the scorecard's measures by default (xaicli/explain/measures); smooth_mprt is left out because it
+# re-runs every method 2 x explain.smooth_samples times
+DEFAULT_MEASURES = ["deletion_insertion", "road", "pixel_flipping", "mprt", "efficient_mprt", "random_logit",
+                    "sparseness", "complexity"]
+
+
 @dataclass
 class ExplainConfig:
     methods: list = opt(["saliency", "integrated_gradients", "gradcam"], "attribution methods")
@@ -128,11 +134,22 @@ class ExplainConfig:
     stride: int = opt(2, "occlusion: window step, in pixels", min=1)
     memory_mb: float = opt(1024.0, "memory budget of one multi-pass chunk, in MiB (halved on out-of-memory)",
                            min=0.0, exclusive_min=True)
-    sanity: bool = opt(True, "run the model-parameter randomization test for each method")
+    measures: list = opt(DEFAULT_MEASURES, "scorecard measures, from: deletion_insertion, road, pixel_flipping, mprt, "
+                         "smooth_mprt, efficient_mprt, random_logit, sparseness, complexity")
+    curve_steps: int = opt(20, "deletion, insertion and pixel flipping: points on each curve after the start", min=1)
+    road_fractions: list = opt([0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9],
+                               "ROAD: fractions of the pixels imputed, each in (0, 1)")
+    road_noise: float = opt(0.01, "ROAD: std of the noise added to imputed pixels, in model input units", min=0.0)
+    patch: int = opt(4, "pixel flipping: side of the square patches set to black, in pixels", min=1)
+    smooth_samples: int = opt(10, "smooth MPRT: noisy copies of each image whose maps are averaged", min=1)
+    smooth_noise: float = opt(0.1, "smooth MPRT: noise std as a fraction of each image's value range", min=0.0)
+    entropy_bins: int = opt(100, "efficient MPRT: histogram bins of the maps' discrete entropy", min=2)
+    bootstrap: int = opt(1000, "bootstrap resamples of the images behind every interval and the ranking", min=10)
+    sanity: bool = opt(True, "run the randomisation measures (mprt, smooth_mprt, efficient_mprt, random_logit)")
     sanity_threshold: float = opt(0.5, "randomization test: pass below this Spearman correlation",
                                   min=-1.0, max=1.0)
-    seed: int = opt(0, "seed of noise draws, random baselines, random pixel orders and generated inputs", min=0,
-                    max=MAX_SEED)
+    seed: int = opt(0, "seed of noise draws, random baselines and maps, bootstrap resamples and generated inputs",
+                    min=0, max=MAX_SEED)
     classifier: str = opt("", "GAN runs: classifier run that explains generated digits and the generator "
                           "(empty: eval.classifier)")
     layer: str = opt("", "Grad-CAM family: dotted module name of the layer (empty: the last block whose output "

@@ -11,11 +11,15 @@ inputs' device and in their dtype, leaving the model's mode, batch-norm statisti
   core          targets, scores, hooks, the model left as found
   layers        which modules a forward pass calls; the layer class activation maps read
   chunks        chunk sizes from a memory budget, out-of-memory halving, per-image sums
-  measures/     MEASURES: faithfulness, randomization sanity test, timing, degenerate maps
-  pipeline      one section: every method on a batch, measured, its files written
+  measures/     MEASURES: deletion / insertion, ROAD, pixel flipping, MPRT (cascading, smooth,
+                efficient), random logit, sparseness, complexity, timing, degenerate maps; the
+                random-attribution reference; the perturbation engine and batched ranks
+  scorecard/    bootstrap intervals, comparison with random, the ranking, measure agreement; text and
+                HTML; compare (two runs side by side)
+  pipeline      one section: every method on a batch, measured, the scorecard, its files written
   selection     the images, methods, params and settings of a section
   classifier    classifier runs (explain_classifier); gan: GAN runs (explain_gan)
   targets       what is explained: class targets, the GAN models as plain modules
-  render, report  drawing, and the self-contained report.html
+  render, report, style  drawing, the self-contained report.html, the pages' CSS
   command       `xai explain`: the run restored, its task picks the sections, the manifest
 """

@@ -1,5 +1,7 @@
-"""Explain one batch with several methods, measure each (measures.MEASURES), and write the section's
-files: `<method>/<idx>.png`, attributions.npz, grid.png, curves.png, metrics.json and metrics.csv."""
+"""Explain one batch with several methods, measure each (measures.active: the chosen measures of
+measures.MEASURES), measure the random-attribution reference the same way, build the scorecard and
+write the section's files: `<method>/<idx>.png`, attributions.npz, grid.png, curves.png,
+metrics.json, metrics.csv and agreement.csv."""
 
 from __future__ import annotations
 
@@ -16,7 +18,10 @@ from torch import nn
 from xaicli.errors import ConfigError
 from xaicli.explain import measures, render
 from xaicli.explain.measures.base import Context, Settings
+from xaicli.explain.measures.reference import NAME as RANDOM
+from xaicli.explain.measures.reference import RANDOM as RANDOM_METHOD
 from xaicli.explain.registry import Method
+from xaicli.explain.scorecard import card, text
 from xaicli.runs.files import atomic_write_bytes, atomic_write_text, write_json
 
 
@@ -46,7 +51,7 @@ def _sync(device: torch.device) -> None:
 
 
 def run_measures(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Tensor, dict]:
-    """Run one method (timed), then every measure of MEASURES on its maps."""
+    """Run one method (timed), then every active measure on its maps."""
     params = method.accepts({**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb})
     _sync(batch.inputs.device)
     t0 = time.perf_counter()
@@ -55,20 +60,57 @@ def run_measures(method: Method, batch: Batch, settings: Settings) -> tuple[torc
     context = Context(method, batch.model, batch.inputs, maps, batch.target, batch.fill, batch.score, params,
                       settings, time.perf_counter() - t0)
     metrics: dict = {"signed": method.signed}
-    for each in measures.MEASURES:
-        metrics.update(each(context))
+    for each in measures.active(settings):
+        found = each(context)
+        metrics.setdefault("per_image", {}).update(found.pop("per_image", {}))
+        metrics.update(found)
     return maps, metrics
 
 
-def csv_text(metrics: dict[str, dict]) -> str:
-    """One row per method, one column per measure column."""
-    cols = measures.columns()
+def csv_text(rows: dict[str, dict], cols) -> str:
+    """One row per method and one for the random reference; a scored column has its interval's
+    bounds beside it (`<name>_lo`, `<name>_hi`); then the rank averaged over the ranked measures."""
+    fields = ["method"]
+    for c in cols:
+        fields += [c.name, f"{c.name}_lo", f"{c.name}_hi"] if c.scored else [c.name]
+    fields += ["mean_rank", "mean_rank_lo", "mean_rank_hi"]
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=["method", *(c.name for c in cols)], lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     writer.writeheader()
-    for name, m in metrics.items():
-        writer.writerow({"method": name, **{c.name: c.cell(m) for c in cols}})
+    for name, m in rows.items():
+        row = {"method": name, **{c.name: c.cell(m) for c in cols}}
+        for c in cols:
+            if c.scored:
+                row[f"{c.name}_lo"], row[f"{c.name}_hi"] = m.get("intervals", {}).get(c.name, ["", ""])
+        rank = m.get("rank", {})
+        row.update(mean_rank=rank.get("mean_rank"), mean_rank_lo=rank.get("lo"), mean_rank_hi=rank.get("hi"))
+        writer.writerow(row)
     return buf.getvalue()
+
+
+def agreement_csv(agreement: dict) -> str:
+    """The agreement between measures as a square table, the measures' names as header and first column."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["measure", *agreement["measures"]])
+    for name, row in zip(agreement["measures"], agreement["spearman"], strict=True):
+        writer.writerow([name, *("" if v is None else v for v in row)])
+    return buf.getvalue()
+
+
+def scorecard(results: dict[str, dict], batch: Batch, settings: Settings, log=None) -> tuple[dict, dict]:
+    """The random reference measured like a method, and the scorecard of the section's rows."""
+    if log:
+        log(f"explain: the random reference on {len(batch.inputs)} images")
+    _, reference = run_measures(RANDOM_METHOD, batch, settings)
+    summary = card.build(results, reference, measures.columns(measures.active(settings)), settings)
+    for entry in summary["ranking"]:
+        row = reference if entry["method"] == RANDOM else results[entry["method"]]
+        row["rank"] = {k: entry[k] for k in ("mean_rank", "lo", "hi")}
+    if log:
+        for line in text.scorecard_lines(summary):
+            log(line)
+    return reference, summary
 
 
 def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Settings,
@@ -102,10 +144,16 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
     atomic_write_bytes(out / "attributions.npz", buf.getvalue())
     render.save_grid(out / "grid.png", batch.display, maps_np, {m.name: m.signed for m in methods if m.name in results},
                      batch.row_labels)
-    render.save_curves(out / "curves.png", results)
+    reference, summary = scorecard(results, batch, settings, log)
+    render.save_curves(out / "curves.png", results, reference)
     layer = {"layer": batch.layer} if batch.layer and any(m.reads_layer for m in methods if m.name in results) else {}
     labels = {str(i): text.replace("\n", ", ") for i, text in zip(batch.indices, batch.row_labels, strict=True)}
-    write_json(out / "metrics.json", {"methods": results, "skipped": skipped or {}, "images": len(batch.inputs),
-                                      "score": batch.score, "labels": labels, **layer})
-    atomic_write_text(out / "metrics.csv", csv_text(results))
-    return {"methods": results, "skipped": skipped or {}, "labels": labels, **layer}
+    write_json(out / "metrics.json", {"methods": results, "random": reference, "scorecard": summary,
+                                      "skipped": skipped or {}, "images": len(batch.inputs),
+                                      "indices": list(batch.indices), "score": batch.score, "labels": labels,
+                                      **layer})
+    atomic_write_text(out / "metrics.csv", csv_text({**results, RANDOM: reference},
+                                                    measures.columns(measures.active(settings))))
+    atomic_write_text(out / "agreement.csv", agreement_csv(summary["agreement"]))
+    return {"methods": results, "random": reference, "scorecard": summary, "skipped": skipped or {},
+            "labels": labels, **layer}

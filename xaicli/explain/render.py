@@ -116,24 +116,34 @@ def colour_bar(fig, cax, signed: bool) -> None:
     bar.set_label(f"{label} (x the 99th percentile of |map|, clipped)", fontsize=6.5)
 
 
-def save_curves(path: Path, metrics: dict[str, dict]) -> None:
-    """Mean deletion and insertion curves per method, the random order dashed."""
-    fig, (ax_d, ax_i) = plt.subplots(1, 2, figsize=(9, 3.4))
-    for name, m in metrics.items():
+def save_curves(path: Path, metrics: dict[str, dict], reference: dict | None = None) -> None:
+    """Mean deletion and insertion curves per method, the random reference dashed; with ROAD, its
+    MoRF (solid) and LeRF (dotted) curves in a third panel."""
+    road = any("road" in m for m in metrics.values())
+    if not road and not any("deletion_curve" in m for m in metrics.values()):
+        return  # neither measure was chosen: no figure
+    fig, axes = plt.subplots(1, 3 if road else 2, figsize=(12.5 if road else 9, 3.4))
+    ax_d, ax_i = axes[0], axes[1]
+    rows = {**metrics, **({"random": reference} if reference else {})}
+    for name, m in rows.items():
         if "deletion_curve" not in m:
             continue
+        style = {"color": "k", "linestyle": "--"} if m is reference else {}
         xs = np.linspace(0, 1, len(m["deletion_curve"]))
-        line = ax_d.plot(xs, m["deletion_curve"], label=name)[0]
-        ax_i.plot(xs, m["insertion_curve"], color=line.get_color(), label=name)
-    first = next((m for m in metrics.values() if "deletion_curve_random" in m), None)
-    if first is not None:
-        xs = np.linspace(0, 1, len(first["deletion_curve_random"]))
-        ax_d.plot(xs, first["deletion_curve_random"], "k--", label="random order")
-        ax_i.plot(xs, first["insertion_curve_random"], "k--", label="random order")
+        line = ax_d.plot(xs, m["deletion_curve"], label=name, **style)[0]
+        ax_i.plot(xs, m["insertion_curve"], color=line.get_color(), label=name, linestyle=line.get_linestyle())
+        if road and "road" in m:
+            fr = m["road"]["fractions"]
+            axes[2].plot(fr, m["road"]["morf_probability"], color=line.get_color(), linestyle=line.get_linestyle())
+            axes[2].plot(fr, m["road"]["lerf_probability"], color=line.get_color(), linestyle=":")
     ax_d.set_title("deletion (lower is better)", fontsize=9)
     ax_i.set_title("insertion (higher is better)", fontsize=9)
     for ax in (ax_d, ax_i):
         ax.set_xlabel("fraction of pixels")
+    if road:
+        axes[2].set_title("ROAD: MoRF solid (lower is better), LeRF dotted (higher)", fontsize=9)
+        axes[2].set_xlabel("fraction of pixels imputed")
+    for ax in axes:
         ax.set_ylabel("target probability")
         ax.set_ylim(-0.02, 1.02)
     ax_i.legend(fontsize=6, loc="lower right")

@@ -8,19 +8,12 @@ from pathlib import Path
 
 from xaicli.explain import measures
 from xaicli.explain.pipeline import folder_name
+from xaicli.explain.scorecard.html import STYLE as CARD_STYLE
+from xaicli.explain.scorecard.html import scorecard_html
+from xaicli.explain.style import PAGE
 from xaicli.runs.files import atomic_write_text
 
-STYLE = """
-body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2em auto;max-width:1200px;color:#222;
-padding:0 1em}h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em;border-bottom:1px solid #ddd}
-table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ccc;padding:.3em .6em;
-text-align:right}th{background:#f4f4f4}td:first-child,th:first-child{text-align:left}
-.pass{color:#1a7f37;font-weight:600}.fail{color:#c0392b;font-weight:600}.undetermined{color:#8a6d00}
-.warn{background:#fff6e0;border-left:4px solid #e0a800;padding:.4em .8em;margin:.4em 0;font-size:.9em}
-.meta{font-size:.85em;color:#555}.row img{width:84px;height:84px;image-rendering:pixelated;margin:1px}
-.row{margin:.3em 0}.row b{display:inline-block;width:14em;font-size:.85em;vertical-align:top}
-img.wide{max-width:100%}
-"""
+STYLE = PAGE + CARD_STYLE
 
 
 def data_uri(path: Path) -> str:
@@ -34,9 +27,10 @@ def _fmt(v) -> str:
 ARROWS = {"lower": " &darr;", "higher": " &uarr;", "": ""}
 
 
-def metric_table(methods: dict[str, dict]) -> str:
-    """One row per method, one column per measure column (measures.MEASURES), arrows for better."""
-    cols = measures.columns()
+def metric_table(methods: dict[str, dict], cols=None) -> str:
+    """One row per method, one column per column that is not a per-image score (the randomization
+    verdict, timing, degenerate maps, and any such column a measure declares), arrows for better."""
+    cols = [c for c in (measures.columns() if cols is None else cols) if not c.scored]
     head = "<tr><th>method</th>" + "".join(f"<th>{html.escape(c.label)}{ARROWS[c.better]}</th>" for c in cols) + "</tr>"
     rows = []
     for name, m in methods.items():
@@ -81,7 +75,9 @@ def section_html(root: Path, key: str, section: dict) -> str:
         parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
                      f"</code> ({html.escape(section['layer']['rule'])})</p>")
     if section.get("methods"):
-        parts.append(metric_table(section["methods"]))
+        if section.get("scorecard"):
+            parts.append(scorecard_html(section["scorecard"]))
+        parts.append("<h3>Details</h3>" + metric_table(section["methods"]))
         for name in ("grid.png", "curves.png"):
             if (folder / name).is_file():
                 parts.append(f"<p><img class='wide' src='{data_uri(folder / name)}' alt='{name}'></p>")
@@ -94,22 +90,51 @@ def section_html(root: Path, key: str, section: dict) -> str:
     return "".join(parts)
 
 
+def measures_help(rule: str) -> str:
+    """What each measure does, folded under a summary line."""
+    items = [
+        ("deletion / insertion", "pixels are set to the darkest value, most important first (deletion: the "
+         "target's probability should fall fast, low area), or restored in that order on a dark image "
+         "(insertion: high area). Petsiuk et al. 2018."),
+        ("ROAD MoRF / LeRF, SRG", "a fraction of the pixels, most (MoRF) or least (LeRF) relevant first, is filled by "
+         "noisy linear imputation from the neighbours, so the removal itself does not look unusual to the model; "
+         "the score is the target's probability averaged over the fractions. SRG = LeRF - MoRF. Rong et al. 2022, "
+         "Bluecher et al. 2024."),
+        ("pixel flipping", "square patches, ranked by the attribution they hold, are set to black on every channel, "
+         "most relevant first; area under the probability curve (low is better)."),
+        ("MPRT", f"cascading model parameter randomization (Adebayo et al. 2018): {rule}. Methods that multiply by "
+         "(input - baseline), such as integrated gradients and occlusion with the black baseline, give zero to every "
+         "pixel equal to the baseline whatever the weights, so their correlation stays higher (Adebayo et al. saw "
+         "the same)."),
+        ("smooth / efficient MPRT", "Hedstroem et al. 2023: the correlation after averaging each map over noisy "
+         "copies of the input (low is better); the relative rise in the map's histogram entropy once every layer is "
+         "randomized (high is better)."),
+        ("random logit", "correlation of the map for the target with the map for another class drawn at random "
+         "(Sixt et al. 2020; low is better)."),
+        ("sparseness, complexity", "Gini index and entropy of the map's magnitudes: how concentrated it is, not "
+         "whether it is right, so they are not ranked."),
+        ("random", "a map of uniform noise per pixel, measured exactly like a method: the score of chance, and a map "
+         "that fails every randomisation test because it ignores the weights."),
+    ]
+    rows = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in items)
+    return f"<details class='meta'><summary>What the measures mean</summary><ul>{rows}</ul></details>"
+
+
 def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
     rule = next((m["randomization"]["rule"] for s in sections.values() for m in s.get("methods", {}).values()
-                 if "randomization" in m), "the randomization test was not run (explain.sanity: false)")
+                 if "randomization" in m),
+                "the randomization test was not run (explain.sanity: false, or mprt not in explain.measures)")
     body = [
         f"<h1>xai explain: {html.escape(manifest['model'])}</h1>",
         f"<p class='meta'>run {html.escape(manifest['run'])}<br>checkpoint {html.escape(manifest['checkpoint'])} "
         f"(sha256 {manifest['checkpoint_sha256'][:16]}&hellip;)<br>device {html.escape(manifest['device_name'])}, "
         f"{manifest['created']}, {manifest['seconds']:.1f} s</p>",
-        "<p class='meta'>Deletion: pixels are replaced by the darkest value, most important first; a faithful map "
-        "makes the target's probability fall fast (low area). Insertion: pixels are restored in the same order on a "
-        "dark image (high area is better). 'random' is the same curve for a random pixel order. Randomization test "
-        f"(Adebayo et al. 2018): {html.escape(rule)}; methods that multiply by (input - baseline), such as "
-        "integrated gradients and occlusion with the black baseline, give zero to every pixel equal to the "
-        "baseline whatever the weights, so they keep part of the input's pattern and their correlation stays "
-        "higher (Adebayo et al. saw the same). Red is positive attribution, blue negative; magnitudes are "
-        "drawn from black to yellow; colours are clipped at the 99th percentile.</p>",
+        "<p class='meta'>Which method should you trust for this model? Each method's maps are measured for "
+        "faithfulness (do the pixels it ranks first matter to the model?) and randomisation (do its maps change "
+        "when the model's weights are destroyed?), each score beside the same measure of a random map, and the "
+        "methods are ranked. Red is positive attribution, blue negative; magnitudes are drawn from black to "
+        "yellow; colours are clipped at the 99th percentile.</p>",
+        measures_help(rule),
     ]
     body += [section_html(root, k, s) for k, s in sections.items()]
     page = (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>xai explain - "

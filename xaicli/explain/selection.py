@@ -6,6 +6,7 @@ from __future__ import annotations
 import torch
 
 from xaicli.errors import ConfigError
+from xaicli.explain import measures
 from xaicli.explain.layers import AUTOMATIC, cam_layer
 from xaicli.explain.measures.base import Settings
 from xaicli.explain.pipeline import Batch
@@ -66,4 +67,14 @@ def method_params(ecfg, input_range, mean_image, layer: str = "", allow_reused_l
 
 
 def settings_from(ecfg) -> Settings:
-    return Settings(sanity=ecfg.sanity, threshold=ecfg.sanity_threshold, seed=ecfg.seed, budget_mb=ecfg.memory_mb)
+    """The measures' settings from the explain section; unknown measure names and removal fractions
+    outside (0, 1) are ConfigErrors naming the key."""
+    measures.check(ecfg.measures)
+    for f in ecfg.road_fractions:
+        if isinstance(f, bool) or not isinstance(f, (int, float)) or not 0 < f < 1:
+            raise ConfigError(f"explain.road_fractions: expected numbers in (0, 1), found {f!r}")
+    return Settings(sanity=ecfg.sanity, threshold=ecfg.sanity_threshold, seed=ecfg.seed, budget_mb=ecfg.memory_mb,
+                    curve_steps=ecfg.curve_steps, measures=tuple(ecfg.measures),
+                    road_fractions=tuple(float(f) for f in ecfg.road_fractions), road_noise=ecfg.road_noise,
+                    patch=ecfg.patch, smooth_samples=ecfg.smooth_samples, smooth_noise=ecfg.smooth_noise,
+                    entropy_bins=ecfg.entropy_bins, bootstrap=ecfg.bootstrap)

@@ -2,76 +2,47 @@
 
 Deletion replaces pixels with the fill value, most important first, and watches the target's
 probability fall (lower area is better); insertion starts from the fill image and adds pixels back
-(higher area is better). Both are compared with the same curves for a random pixel order. All
-(image, step) pairs are evaluated in batched chunks on the inputs' device.
+(higher area is better). The random-attribution reference gives the same curves for a random pixel
+order. All (image, step) pairs are evaluated in batched chunks on the inputs' device.
 """
 
 from __future__ import annotations
 
 import torch
 
-from xaicli.explain.chunks import chunk_size, sum_per_image
-from xaicli.explain.core import expand_target, generator_for, parameters_frozen, select
-from xaicli.explain.measures.base import Column, Context, measure
+from xaicli.explain.measures.base import Context, measure, per_image, score
+from xaicli.explain.measures.perturb import area, scores_per_step, unit_masks
+from xaicli.explain.measures.ranks import descending_ranks, pixel_map
+from xaicli.explain.measures.reference import random_maps
 
 
-def probability(output: torch.Tensor, target: torch.Tensor | None, score: str = "softmax") -> torch.Tensor:
-    """The target's probability: softmax over classes, or the sigmoid of a single logit (a discriminator)."""
-    if score == "softmax":
-        return select(output.softmax(1), target)
-    return torch.sigmoid(select(output, target))
-
-
-def pixel_ranks(maps: torch.Tensor) -> torch.Tensor:
-    """(N, H*W) rank of each pixel, 0 = most important: channels summed, larger values first."""
-    flat = maps.detach().float().nan_to_num(0.0).sum(1).flatten(1)
-    order = flat.argsort(dim=1, descending=True, stable=True)
-    ranks = torch.empty_like(order)
-    ranks.scatter_(1, order, torch.arange(flat.shape[1], device=flat.device).expand_as(order))
-    return ranks
-
-
-def random_ranks(n: int, pixels: int, device, seed: int) -> torch.Tensor:
-    g = generator_for(torch.device("cpu"), seed)
-    return torch.stack([torch.randperm(pixels, generator=g) for _ in range(n)]).to(device)
+def pixel_ranks(maps: torch.Tensor, seed: int | None = None) -> torch.Tensor:
+    """(N, H*W) rank of each pixel, 0 = most important: channels summed, larger values first; ties
+    in reading order, or in a random order given a seed."""
+    return descending_ranks(pixel_map(maps), seed)
 
 
 def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float, steps: int = 20,
            score: str = "softmax", budget_mb=None, chunk=None) -> tuple[torch.Tensor, torch.Tensor]:
     """(deletion, insertion) probabilities, each (N, steps + 1), at 0, 1/steps, ..., 1 of the pixels."""
-    n, c, h, w = inputs.shape
-    pixels = h * w
-    counts = torch.round(torch.linspace(0, pixels, steps + 1, device=inputs.device)).long()
-    target = expand_target(target, n, inputs.device)
-    columns = torch.arange(steps + 1, device=inputs.device)
+    _, _, h, w = inputs.shape
+    counts = torch.round(torch.linspace(0, h * w, steps + 1, device=inputs.device)).long()
+    units = torch.arange(h * w, device=inputs.device)
 
-    def compute(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
-        """One row per (image, step): its two probabilities in the step's column, zeros elsewhere."""
-        chosen = (ranks[img] < counts[step].view(-1, 1)).view(-1, 1, h, w)
+    def perturb(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
+        chosen = unit_masks(ranks[img], units, counts[step], (h, w))
         x = inputs[img]
-        deleted = torch.where(chosen, torch.full_like(x, fill), x)
-        inserted = torch.where(chosen, x, torch.full_like(x, fill))
-        t = None if target is None else torch.cat([target[img], target[img]])
-        probs = probability(model(torch.cat([deleted, inserted])), t, score).float().view(2, -1, 1)
-        return torch.where(columns == step.view(-1, 1), probs, 0.0).transpose(0, 1)
+        return torch.cat([x.masked_fill(chosen, fill), torch.where(chosen, x, torch.full_like(x, fill))])
 
-    with parameters_frozen(model), torch.no_grad():
-        size = chunk_size(model, inputs, budget_mb, chunk)  # two forward passes per item, no backward
-        out = sum_per_image(torch.zeros(n, 2, steps + 1, device=inputs.device), steps + 1, size, compute)
-    return out[:, 0], out[:, 1]
-
-
-def area(curve: torch.Tensor) -> torch.Tensor:
-    """Area under each (N, S+1) curve over [0, 1] by the trapezoid rule."""
-    return torch.trapezoid(curve, dx=1.0 / (curve.shape[1] - 1), dim=1)
+    probs, _ = scores_per_step(model, inputs, target, steps + 1, 2, perturb, score, budget_mb, chunk)
+    return probs[:, 0], probs[:, 1]
 
 
 def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, score: str = "softmax",
                  seed: int = 0, budget_mb=None) -> dict:
-    """Mean deletion and insertion AUC of the maps and of a random order, and the curves."""
-    n, _, h, w = inputs.shape
+    """Mean deletion and insertion AUC of the maps and of the random reference, and the curves."""
     del_m, ins_m = curves(model, inputs, pixel_ranks(maps), target, fill, steps, score, budget_mb)
-    del_r, ins_r = curves(model, inputs, random_ranks(n, h * w, inputs.device, seed), target, fill, steps, score,
+    del_r, ins_r = curves(model, inputs, pixel_ranks(random_maps(inputs, seed)), target, fill, steps, score,
                           budget_mb)
     return {
         "deletion_auc": float(area(del_m).mean()), "insertion_auc": float(area(ins_m).mean()),
@@ -81,9 +52,11 @@ def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, scor
     }
 
 
-@measure("faithfulness", Column("deletion_auc", "deletion AUC", "lower"),
-         Column("deletion_auc_random", "random order"), Column("insertion_auc", "insertion AUC", "higher"),
-         Column("insertion_auc_random", "random order"))
+@measure("deletion_insertion", score("deletion_auc", "deletion AUC", "lower", "faithfulness"),
+         score("insertion_auc", "insertion AUC", "higher", "faithfulness"))
 def deletion_insertion(ctx: Context) -> dict:
-    return faithfulness(ctx.model, ctx.inputs, ctx.maps, ctx.target, ctx.fill, ctx.settings.curve_steps, ctx.score,
-                        ctx.settings.seed, ctx.settings.budget_mb)
+    s = ctx.settings
+    dele, ins = curves(ctx.model, ctx.inputs, pixel_ranks(ctx.maps, s.seed), ctx.target, ctx.fill, s.curve_steps,
+                       ctx.score, s.budget_mb)
+    return {"deletion_curve": dele.mean(0).tolist(), "insertion_curve": ins.mean(0).tolist(),
+            **per_image(deletion_auc=area(dele), insertion_auc=area(ins))}

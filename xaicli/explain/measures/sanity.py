@@ -5,7 +5,9 @@ re-initialised in turn, cumulatively, on a copy of the model, and the method's m
 The Spearman rank correlation between the absolute original and randomized maps is averaged over
 images. A method whose maps depend on what the model learnt loses that correlation; one that only
 echoes the input (an edge detector) keeps it. Verdict: pass when the correlation with every layer
-randomized is below the threshold (default 0.5).
+randomized is below the threshold (default 0.5). Each layer is re-initialised from the same seed
+(as Quantus does), so its random weights do not depend on the order of the cascade, and the end of
+the cascade is the fully randomized model that smooth and efficient MPRT use (mprt.py).
 """
 
 from __future__ import annotations
@@ -16,7 +18,8 @@ import torch
 from torch import nn
 
 from xaicli.explain.layers import module_calls
-from xaicli.explain.measures.base import Column, Context, measure
+from xaicli.explain.measures import ranks
+from xaicli.explain.measures.base import Column, Context, measure, per_image, score
 
 DEFAULT_THRESHOLD = 0.5
 CAUSES = {
@@ -31,37 +34,26 @@ CAUSES = {
 
 def average_ranks(values: torch.Tensor) -> torch.Tensor:
     """Ranks of a 1-D tensor, ties sharing their average rank (as Spearman's correlation needs)."""
-    order = values.argsort(stable=True)
-    sorted_vals = values[order]
-    _, inverse, counts = torch.unique_consecutive(sorted_vals, return_inverse=True, return_counts=True)
-    ends = counts.cumsum(0).double()
-    mean_rank = ends - (counts.double() - 1) / 2 - 1  # 0-based average position of each tie group
-    ranks = torch.empty_like(values, dtype=torch.float64)
-    ranks[order] = mean_rank[inverse]
-    return ranks
+    return ranks.average_ranks(values.detach().double().cpu())
 
 
 def spearman(a: torch.Tensor, b: torch.Tensor) -> float:
     """Spearman rank correlation of two maps (flattened); NaN when either is constant."""
-    ra, rb = average_ranks(a.flatten().double().cpu()), average_ranks(b.flatten().double().cpu())
-    ra, rb = ra - ra.mean(), rb - rb.mean()
-    denom = ra.norm() * rb.norm()
-    return float("nan") if denom == 0 else float((ra * rb).sum() / denom)
+    return float(ranks.spearman_rows(a.reshape(1, -1), b.reshape(1, -1))[0])
 
 
 def map_correlation(original: torch.Tensor, randomized: torch.Tensor) -> float:
-    """Spearman of |original| and |randomized|; a randomized map that became constant (a CAM that is
-    all zero once the weights are random) shares no ranking with a non-constant original: 0."""
-    rho = spearman(original.abs(), randomized.abs())
-    if rho != rho and float(original.abs().max() - original.abs().min()) > 0:
-        return 0.0
-    return rho
+    """Spearman of |original| and |randomized| for one map (ranks.magnitude_correlation)."""
+    return float(ranks.magnitude_correlation(original.unsqueeze(0), randomized.unsqueeze(0))[0])
+
+
+def nanmean(values: torch.Tensor) -> float:
+    kept = values[~values.isnan()]
+    return float(kept.mean()) if len(kept) else float("nan")
 
 
 def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
-    vals = torch.tensor([map_correlation(x, y) for x, y in zip(a, b, strict=True)])
-    vals = vals[~vals.isnan()]
-    return float(vals.mean()) if len(vals) else float("nan")
+    return nanmean(ranks.magnitude_correlation(a, b))
 
 
 def parameter_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
@@ -86,24 +78,40 @@ def randomize_(module: nn.Module) -> None:
             p.normal_(0.0, float(p.std()) if p.numel() > 1 and float(p.std()) > 0 else 0.05)
 
 
+def randomize_seeded_(module: nn.Module, seed: int, device: torch.device) -> None:
+    """randomize_ from a fresh seed, outside the global random stream: every layer gets the same
+    weights whatever the order the layers are randomized in (Quantus seeds each layer the same way)."""
+    with torch.random.fork_rng(devices=[device.index or 0] if device.type == "cuda" else []):
+        torch.manual_seed(seed)
+        randomize_(module)
+
+
+def fully_randomized(model: nn.Module, example: torch.Tensor, seed: int = 0) -> nn.Module:
+    """A copy of the model with every layer that has parameters randomized: the end of the cascade."""
+    randomized = copy.deepcopy(model)
+    modules = dict(randomized.named_modules())
+    for name in parameter_layers(model, example):
+        randomize_seeded_(modules[name], seed, example.device)
+    return randomized
+
+
 def randomization_test(method, model: nn.Module, inputs: torch.Tensor, target, params: dict | None = None,
                        threshold: float = DEFAULT_THRESHOLD, seed: int = 0,
                        original: torch.Tensor | None = None) -> dict:
-    """Cascading randomization from the top layer; a verdict against `threshold`."""
+    """Cascading randomization from the top layer; a verdict against `threshold`. Also returns the
+    per-image correlations with every layer randomized ("per_image") and that model and its maps
+    ("randomized", "randomized_maps"), which the other randomisation measures reuse."""
     params = params or {}
     if original is None:
         original = method(model, inputs, target, **params)
-    layers = parameter_layers(model, inputs)
     randomized = copy.deepcopy(model)
     modules = dict(randomized.named_modules())
-    cascade = []
-    devices = [inputs.device.index or 0] if inputs.device.type == "cuda" else []
-    with torch.random.fork_rng(devices=devices):
-        torch.manual_seed(seed)
-        for name in layers:
-            randomize_(modules[name])
-            maps = method(randomized, inputs, target, **params)
-            cascade.append({"layer": name, "spearman": mean_spearman(original, maps)})
+    cascade, per_image_final, maps = [], torch.full((len(inputs),), float("nan")), None
+    for name in parameter_layers(model, inputs):
+        randomize_seeded_(modules[name], seed, inputs.device)
+        maps = method(randomized, inputs, target, **params).detach()
+        per_image_final = ranks.magnitude_correlation(original, maps)
+        cascade.append({"layer": name, "spearman": nanmean(per_image_final)})
     final = cascade[-1]["spearman"] if cascade else float("nan")
     if final != final:  # NaN: a constant map on one side
         verdict = "undetermined"
@@ -111,7 +119,16 @@ def randomization_test(method, model: nn.Module, inputs: torch.Tensor, target, p
         verdict = "pass" if final < threshold else "fail"
     return {"verdict": verdict, "threshold": threshold, "final_spearman": final, "cascade": cascade,
             "rule": f"pass when the mean Spearman rank correlation of |maps| with every layer randomized "
-                    f"(top layer first, cumulatively) is below {threshold}"}
+                    f"(top layer first, cumulatively) is below {threshold}",
+            "per_image": per_image_final, "randomized": randomized, "randomized_maps": maps}
+
+
+def randomized_maps(ctx: Context) -> tuple[nn.Module, torch.Tensor]:
+    """The fully randomized model and the method's maps on it, computed once per method and shared."""
+    if "randomized" not in ctx.shared:
+        model = fully_randomized(ctx.model, ctx.inputs, ctx.settings.seed)
+        ctx.shared["randomized"] = model, ctx.method(model, ctx.inputs, ctx.target, **ctx.params).detach()
+    return ctx.shared["randomized"]
 
 
 def degenerate_maps(maps: torch.Tensor) -> dict:
@@ -128,20 +145,21 @@ def degenerate_maps(maps: torch.Tensor) -> dict:
     return {kind: {"images": idx, "cause": CAUSES[kind]} for kind, idx in found.items() if idx}
 
 
-@measure("randomization",
+@measure("mprt",
          Column("randomization_verdict", "randomization test", classed=True,
                 value=lambda m: m.get("randomization", {}).get("verdict", "not run")),
-         Column("randomization_spearman", "Spearman", "lower",
-                value=lambda m: m.get("randomization", {}).get("final_spearman")))
+         score("randomization_spearman", "MPRT Spearman", "lower", "randomisation"), randomisation=True)
 def randomization(ctx: Context) -> dict:
-    """The cascading randomization test, when settings.sanity is on."""
-    if not ctx.settings.sanity:
-        return {}
-    return {"randomization": randomization_test(ctx.method, ctx.model, ctx.inputs, ctx.target, ctx.params,
-                                                ctx.settings.threshold, ctx.settings.seed, original=ctx.maps)}
+    """The cascading randomization test (model parameter randomisation test, MPRT)."""
+    result = randomization_test(ctx.method, ctx.model, ctx.inputs, ctx.target, ctx.params, ctx.settings.threshold,
+                                ctx.settings.seed, original=ctx.maps)
+    model, maps = result.pop("randomized"), result.pop("randomized_maps")
+    if maps is not None:
+        ctx.shared["randomized"] = model, maps
+    return {"randomization": result, **per_image(randomization_spearman=result.pop("per_image"))}
 
 
 @measure("degenerate", Column("degenerate", "degenerate maps", value=lambda m: ";".join(
-    f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items())))
+    f"{k}:{len(v['images'])}" for k, v in m.get("degenerate", {}).items())), always=True)
 def degenerate(ctx: Context) -> dict:
     return {"degenerate": degenerate_maps(ctx.maps)}
