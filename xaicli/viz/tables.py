@@ -71,7 +71,7 @@ def config_rows(cfg=None) -> list[tuple[str, str, str, str]]:
 def repr_value(value) -> str:
     import yaml
 
-    return yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    return yaml.safe_dump(value, default_flow_style=True, width=10**6).strip().removesuffix("...").strip()
 
 
 def config_fields_table(cfg=None):
