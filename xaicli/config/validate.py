@@ -8,7 +8,7 @@ import re
 import typing
 from typing import Any
 
-from xaicli.config.schema import Config, all_keys
+from xaicli.config.schema import LOGGERS, Config, all_keys
 from xaicli.errors import ConfigError
 from xaicli.registry import did_you_mean
 
@@ -122,6 +122,10 @@ def _check_semantics(cfg: Config, source: Sources) -> None:
                           f"found {dev!r}")
     if not all(isinstance(m, str) for m in cfg.explain.methods):
         raise ConfigError(f"{source('explain.methods')}: explain.methods: expected a list of method names")
+    unknown = [name for name in cfg.train.loggers if name not in LOGGERS]
+    if unknown:
+        raise ConfigError(f"{source('train.loggers')}: train.loggers: expected a list of {', '.join(LOGGERS)}, "
+                          f"found {unknown[0]!r}{did_you_mean(str(unknown[0]), list(LOGGERS))}")
     t = cfg.explain.target
     if t not in ("pred", "label") and not t.isdigit():
         raise ConfigError(f"{source('explain.target')}: explain.target: expected pred, label or a class index, "

@@ -7,6 +7,7 @@ import json
 from xaicli.runs.files import write_json
 from xaicli.runs.layout import safe_child
 from xaicli.runs.meta import now
+from xaicli.tracking.results import log_evaluation
 
 
 def run_eval(run: str, checkpoint: str = "last", split: str | None = None, classifier: str | None = None,
@@ -26,6 +27,7 @@ def run_eval(run: str, checkpoint: str = "last", split: str | None = None, class
     metrics["files"] = [str(p) for p in written] + [v for k, v in metrics.items() if k.endswith("_png")]
     write_json(written[0], metrics)
     append_history(written[1], metrics)
+    log_evaluation(restored.run_dir, metrics)  # into train.loggers' trackers, when the run has any
     return metrics
 
 

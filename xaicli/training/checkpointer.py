@@ -16,7 +16,7 @@ from xaicli.runs.files import clean_stale_temporaries
 from xaicli.training.device import rng_state, set_rng_state
 from xaicli.training.state import TrainState
 
-RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs")
+RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs", "train.loggers")
 
 
 class Checkpointer:

@@ -19,7 +19,9 @@ from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
 from xaicli.errors import ConfigError, Interrupted, XaiError
 from xaicli.runs.files import atomic_write_text
+from xaicli.runs.latest import point_latest
 from xaicli.runs.layout import check_run_links, create_run_dir
+from xaicli.tracking import open_trackers
 from xaicli.training.checkpointer import Checkpointer, check_resume_config
 from xaicli.training.signals import SIGNAL_EXIT, StopFlag, stop_message, stop_signal
 from xaicli.training.state import TrainState
@@ -113,8 +115,12 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
             return path
     writer = MetricsWriter(path) if s.rank0 else None
+    if s.rank0 and not resuming:
+        point_latest(cfg.train.runs_dir, path)
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
         meta = start(s, path, state, resuming, extended) if s.rank0 else None
+        if writer is not None and cfg.train.loggers:
+            writer.listeners.append(open_trackers(cfg, path))
         exit_code = 1
         try:
             run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path)
@@ -132,6 +138,8 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
                                f"for example data.batch_size={max(1, bs // 2)}") from None
             raise
         finally:
+            if writer is not None:
+                writer.close(exit_code)
             if meta is not None:
                 finish(path, meta, exit_code, state)
                 if exit_code == 0:
@@ -153,7 +161,8 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
     cfg, data = s.cfg, s.data
     world = s.dist.world_size if s.dist is not None else 1
     meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
-                      {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
+                      {"kind": s.task.kind, "model": cfg.model.name,
+                       "world_size": world, "steps_per_epoch": state.steps_per_epoch,
                        "step": "cuda_graph" if s.captured else "eager",
                        **({"extended": extended} if extended else {}),
                        **({"cpu_allocator": applied()} if applied() else {})})
@@ -259,3 +268,4 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
         progress.log_epoch(row)
         checkpoints.end_of_epoch(state, improved)
         task.on_epoch_end(epoch, path)
+        writer.epoch_done(epoch + 1)
