@@ -22,10 +22,16 @@ EVAL_METRICS = ("accuracy", "fid")  # the headline of eval/metrics.json, classif
 TIME_FORMAT = "%Y-%m-%dT%H:%M:%S%z"
 
 
+def is_run_dir(path: Path) -> bool:
+    """A folder `xai train` made: config.yaml with meta.json or log.txt (written within moments of each
+    other; a copied config.yaml alone, as in an MLflow artifact folder, is not a run)."""
+    return (path / "config.yaml").is_file() and ((path / "meta.json").is_file() or (path / "log.txt").is_file())
+
+
 def find_runs(root: Path) -> list[Path]:
-    """Run directories (folders with config.yaml) under `root`, or `root` itself when it is one. A run's
-    own subfolders, hidden folders and symlinks (`runs/latest`) are not searched."""
-    if (root / "config.yaml").is_file():
+    """Run directories under `root`, or `root` itself when it is one. A run's own subfolders, hidden
+    folders and symlinks (`runs/latest`) are not searched."""
+    if is_run_dir(root):
         return [root]
     found: list[Path] = []
     stack = [(root, 0)]
@@ -39,7 +45,7 @@ def find_runs(root: Path) -> list[Path]:
             if entry.name.startswith(".") or entry.is_symlink() or not entry.is_dir(follow_symlinks=False):
                 continue
             path = Path(entry.path)
-            if (path / "config.yaml").is_file():
+            if is_run_dir(path):
                 found.append(path)
             elif depth + 1 < MAX_DEPTH:
                 stack.append((path, depth + 1))
@@ -196,6 +202,13 @@ def list_runs(root: str | Path = "runs", kind: str | None = None, name: str | No
                           f"folder that holds them)")
     if status is not None and status not in STATUSES:
         raise ConfigError(f"--status {status}: expected one of {', '.join(STATUSES)}")
+    if kind is not None:
+        from xaicli.registry import did_you_mean
+        from xaicli.tasks import TASKS
+
+        kinds = TASKS.declared_names()
+        if kind not in kinds:
+            raise ConfigError(f"--kind {kind}: expected one of {', '.join(kinds)}{did_you_mean(kind, kinds)}")
     now = time.time()
     rows = []
     for run_dir in find_runs(path):
