@@ -14,10 +14,10 @@ NOT_CURVES = ("kind", "epoch", "seconds", "step")
 
 
 def flatten(config: dict, prefix: str = "") -> dict:
-    """Dotted keys of a nested config (model.args included, key by key)."""
+    """Dotted keys of a nested config (model.args included, key by key; an empty mapping has no keys)."""
     out = {}
     for key, value in config.items():
-        if isinstance(value, dict) and value:
+        if isinstance(value, dict):
             out.update(flatten(value, f"{prefix}{key}."))
         else:
             out[f"{prefix}{key}"] = value

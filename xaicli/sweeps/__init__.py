@@ -133,7 +133,7 @@ def _run_local(result: dict, record, sweep_dir: Path, launches: list, gpus, max_
     def started(point, slot) -> None:
         p = record.point(point.index)
         record.update(point.index, state="running", detail=f"slot {slot}", launches=p.get("launches", 0) + 1)
-        console.info(f"start {point.name} ({' '.join(point.overrides)})")
+        console.info(f"start {point.name}")
 
     def ended(outcome) -> None:
         done.append(outcome)
@@ -142,7 +142,9 @@ def _run_local(result: dict, record, sweep_dir: Path, launches: list, gpus, max_
         console.info(f"[{len(done)}/{total}] {outcome.point.name}: {state} (exit {outcome.exit_code}, "
                      f"{console.duration(outcome.seconds)})")
 
-    runner = LocalRunner(sweep_dir, slots(gpus, max_parallel), started, ended)
+    slot_envs = slots(gpus, max_parallel)
+    record.data["launcher"] = {"mode": "local", "processes": len(slot_envs), "gpus": gpus or []}
+    runner = LocalRunner(sweep_dir, slot_envs, started, ended)
     _, result["stopped"] = runner.run([Launch(p, args) for p, args in launches])
 
 

@@ -79,7 +79,7 @@ def side_by_side(title: str, first: str, names: list[str], rows: dict[str, list]
     return table
 
 
-def sweep_table(summary: list[dict], title: str):
+def sweep_table(summary: list[dict], title: str | None = None):
     """A sweep's summary: one row per grid point (seeds pooled), mean +- std of each metric."""
     from rich.table import Table
 
@@ -124,7 +124,6 @@ def print_sweep(result: dict) -> None:
         return
     states = [p["state"] for p in result["points"]]
     counts = ", ".join(f"{states.count(s)} {s}" for s in dict.fromkeys(states))
+    print(f"sweep {name}: {counts}" + (" (mean ± std over seeds)" if result.get("summary") else ""))
     if result.get("summary"):
-        print_result(sweep_table(result["summary"], f"sweep {name}: {counts} (mean ± std over seeds)"))
-    else:
-        print(f"sweep {name}: {counts}")
+        print_result(sweep_table(result["summary"]))
