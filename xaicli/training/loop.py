@@ -113,6 +113,7 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
         if state.epoch >= cfg.train.epochs:
             if s.rank0:
                 console.info(f"{path}: already finished ({state.epoch}/{cfg.train.epochs} epochs); nothing to do")
+                record_lost_ending(path, state)
             return path
     writer = MetricsWriter(path) if s.rank0 else None
     if s.rank0 and not resuming:
@@ -145,6 +146,16 @@ def train(cfg, run_dir: str | None = None, resume: str | None = None, dist=None,
                 if exit_code == 0:
                     console.info(summary(s, path, state, time.perf_counter() - started))
     return path
+
+
+def record_lost_ending(path: Path, state: TrainState) -> None:
+    """A run killed after its last checkpoint, before meta.json recorded the end: record it now (else it
+    would look interrupted forever, and a sweep would resume it again and again)."""
+    import json
+
+    meta = json.loads((path / "meta.json").read_text()) if (path / "meta.json").is_file() else None
+    if meta is not None and meta.get("exit_code") is None:
+        finish(path, meta, 0, state)
 
 
 def is_out_of_memory(exc: BaseException) -> bool:
