@@ -37,7 +37,7 @@ def make_run(folder: Path, *, name: str = "run", model: str = "fast_cnn", datase
         writer.epoch(epoch=epoch, train_loss=1.0 / epoch, val_loss=1.2 / epoch, val_acc=val[epoch - 1],
                      lr=0.001, seconds=1.5)
     best = max(val[:epochs]) if epochs else None
-    meta = {"command": ["xai", "train"], "kind": kind, "model": model, "data": {"dataset": dataset},
+    meta = {"command": ["xai", "train"], "kind": kind, "model": model, "epochs": planned, "data": {"dataset": dataset},
             "seed": cfg.seed, "start_time": iso(start), "end_time": None, "exit_code": EXIT_CODES[status],
             "pid": pid, "host": host or socket.gethostname()}
     if status == "running" and pid is None:

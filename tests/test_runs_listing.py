@@ -147,3 +147,13 @@ def test_latest_points_at_the_newest_run_inside_the_runs_folder(tmp_path):
     assert os.readlink(tmp_path / "runs" / "latest") == "sweep/000"
     assert point_latest(tmp_path / "runs", make_run(tmp_path / "elsewhere")) is None
     assert (tmp_path / "runs" / "latest").resolve() == two.resolve()
+
+
+def test_runs_from_before_meta_said_it_all_are_read_from_config(tmp_path):
+    run = make_run(tmp_path / "old", planned=7, epochs=2)
+    meta = json.loads((run / "meta.json").read_text())
+    for key in ("kind", "model", "epochs"):
+        del meta[key]
+    (run / "meta.json").write_text(json.dumps(meta))
+    row = summarize(run, tmp_path)
+    assert (row["kind"], row["model"], row["planned_epochs"], row["epochs"]) == ("classifier", "fast_cnn", 7, 2)

@@ -328,10 +328,11 @@ def main() -> None:
     if "_XAI_COMPLETE" in os.environ:  # a TAB: Typer's shell classes, with bash seeing whole words
         from typer.main import get_command
 
-        from xaicli.completion import use_whole_words_in_bash
+        from xaicli.completion import skip_value_coercion, use_whole_words_in_bash
 
         command = get_command(app)
         use_whole_words_in_bash()
+        skip_value_coercion()
         command(prog_name="xai")
         return
     app(prog_name="xai")

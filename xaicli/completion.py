@@ -170,6 +170,14 @@ def bash_request(words: list[str], cword: int) -> tuple[list[str], str, int]:
     return typed[:-1], typed[-1], len(typed[-1]) - len(replaced)
 
 
+def skip_value_coercion() -> None:
+    """A TAB needs the words typed, not their typed values: skip Typer's value coercion while completing
+    (it imports pydantic, which was half of a TAB's time; bench/cli.py)."""
+    from typer.core import _TyperParameter
+
+    _TyperParameter.process_value = lambda self, ctx, value: value  # type: ignore[method-assign]
+
+
 def use_whole_words_in_bash() -> None:
     """Make bash completion see whole words (call after Typer has registered its own shell classes)."""
     from typer._click.shell_completion import add_completion_class, split_arg_string

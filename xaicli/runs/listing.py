@@ -153,8 +153,9 @@ def _section(cfg: dict, name: str) -> dict:
 def summarize(run_dir: Path, root: Path, now: float | None = None) -> dict:
     """One run as a flat dict (what `xai runs --json` prints)."""
     now = time.time() if now is None else now
-    cfg = read_config(run_dir / "config.yaml")
     meta = read_json(run_dir / "meta.json")
+    known = meta is not None and all(meta.get(k) is not None for k in ("kind", "model", "epochs"))
+    cfg = {} if known else read_config(run_dir / "config.yaml")  # runs from before meta.json said it all
     evaluation = read_json(run_dir / "eval" / "metrics.json")
     columns, epochs = csv_epochs(run_dir / "metrics.csv")
     status = run_status(run_dir, meta, now)
@@ -172,7 +173,7 @@ def summarize(run_dir: Path, root: Path, now: float | None = None) -> dict:
         "dataset": data.get("dataset") or _section(cfg, "data").get("name"),
         "model": meta.get("model") or _section(cfg, "model").get("name"),
         "status": status.status, "status_detail": status.detail,
-        "epochs": epochs or 0, "planned_epochs": _section(cfg, "train").get("epochs"),
+        "epochs": epochs or 0, "planned_epochs": meta.get("epochs") or _section(cfg, "train").get("epochs"),
         "monitor": monitor, "best": best, "best_epoch": best_epoch,
         "eval": headline_eval(evaluation),
         "start_time": first.get("start_time"), "end_time": meta.get("end_time"),

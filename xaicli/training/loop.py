@@ -172,7 +172,7 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
     cfg, data = s.cfg, s.data
     world = s.dist.world_size if s.dist is not None else 1
     meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
-                      {"kind": s.task.kind, "model": cfg.model.name,
+                      {"kind": s.task.kind, "model": cfg.model.name, "epochs": cfg.train.epochs,
                        "world_size": world, "steps_per_epoch": state.steps_per_epoch,
                        "step": "cuda_graph" if s.captured else "eager",
                        **({"extended": extended} if extended else {}),
