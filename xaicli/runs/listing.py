@@ -1,8 +1,9 @@
 """`xai runs`: every run under a folder as one summary (name, kind, data, model, status, epochs, best
 score, evaluation, start, duration), newest first, with filters.
 
-Read from each run's small files only (config.yaml, meta.json, metrics.csv's header and last row,
-eval/metrics.json), never from checkpoints and without torch: 200 runs list in well under a second.
+Read from each run's small files only (meta.json, metrics.csv's header and last row, eval/metrics.json;
+config.yaml only for runs whose meta.json predates the kind, model and planned epochs), never from
+checkpoints and without torch: 200 runs list in well under a second (bench/cli.py).
 """
 
 from __future__ import annotations
@@ -61,12 +62,11 @@ def read_json(path: Path) -> dict | None:
 
 
 def read_config(path: Path) -> dict:
-    """A run's config.yaml as a plain dict (libyaml's loader when present: this is the slow part)."""
+    """A run's config.yaml as a plain dict ({} when unreadable: one bad run must not hide the others)."""
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        data = yaml.load(path.read_text(encoding="utf-8"), Loader=loader)  # noqa: S506 - a safe loader
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError):
         return {}
     return data if isinstance(data, dict) else {}
