@@ -136,3 +136,29 @@ def test_a_run_killed_after_its_last_checkpoint_is_finished_by_resume(smoke_run,
     assert proc.returncode == 0 and "already finished" in proc.stderr
     assert summarize(run, tmp_path)["status"] == "finished"
     assert json.loads((run / "meta.json").read_text())["exit_code"] == 0
+
+
+def test_ctrl_c_stops_a_sweep_after_saving_and_the_same_command_resumes_it(tmp_path):
+    """SIGINT to the sweep alone: it passes the signal on, the running point saves and stops (130), nothing new
+    starts; the same command then resumes that point and runs the rest."""
+    runs = tmp_path / "runs"
+    command = [sys.executable, "-m", "xaicli", "sweep", str(SMOKE), "seed=0:2", "data.num_train=2048",
+               "data.batch_size=16", "train.epochs=2", "train.log_every=1", f"train.runs_dir={runs}", "--name", "s"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    first = runs / "s" / "000-seed_0"
+    deadline = time.time() + 600
+    while not (first / "metrics.jsonl").is_file() or '"step": 3,' not in (first / "metrics.jsonl").read_text():
+        assert proc.poll() is None and time.time() < deadline, "the first point never started training"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=300)
+    assert proc.returncode == 130, err[-2000:]
+    assert "error: sweep stopped; run the same command again to resume it" in err
+    assert json.loads((first / "meta.json").read_text())["exit_code"] == 130
+    assert not (runs / "s" / "001-seed_1").exists()  # nothing new started
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert "resuming at epoch 1" in (first / "log.txt").read_text()
+    record = json.loads((runs / "s" / "sweep.json").read_text())
+    assert [(p["state"], p["launches"]) for p in record["points"]] == [("finished", 2), ("finished", 1)]
