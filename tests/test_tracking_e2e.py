@@ -16,9 +16,15 @@ pytestmark = pytest.mark.e2e
 pytest.importorskip("tensorboard")
 
 
-def expected(run) -> dict[str, list[tuple[int, float]]]:
+def expected(run, evaluations: bool = False) -> dict[str, list[tuple[int, float]]]:
+    """The scalars of metrics.jsonl (and with `evaluations`, of every evaluation in eval/history.jsonl)."""
+    from xaicli.tracking.results import evaluation_row
+
+    rows = read_rows(run / "metrics.jsonl")
+    if evaluations:
+        rows += [evaluation_row(e) for e in read_rows(run / "eval" / "history.jsonl")]
     out: dict[str, list[tuple[int, float]]] = {}
-    for row in read_rows(run / "metrics.jsonl"):
+    for row in rows:
         x, values = scalars(row)
         for tag, value in values:
             out.setdefault(tag, []).append((x, value))
@@ -60,13 +66,19 @@ def test_gan_sample_grids_reach_tensorboard(tmp_path):
 
 
 def test_export_replays_a_run_that_logged_nothing(smoke_run, tmp_path):
+    import shutil
+
     from xaicli.tracking.tensorboard import read_scalars
 
+    run = tmp_path / "run"
+    shutil.copytree(smoke_run, run)
+    assert cli("eval", run).exit_code == 0
     out = tmp_path / "tb"
-    cli_out = cli("export", smoke_run, "--to", "tensorboard", "--out", out)
+    cli_out = cli("export", run, "--to", "tensorboard", "--out", out)
     assert cli_out.exit_code == 0, cli_out.output
-    assert read_scalars(out) == expected(smoke_run)
-    assert not (smoke_run / "tb").exists()
+    scalars_back = read_scalars(out)
+    assert scalars_back == expected(run, evaluations=True) and "eval/accuracy" in scalars_back
+    assert not (run / "tb").exists()
 
 
 def test_mlflow_gets_the_same_values_and_the_config(tmp_path):
