@@ -11,7 +11,7 @@ import pytest
 
 from xaicli import config as cfgmod
 from xaicli.runs.metrics_log import MetricsWriter, read_rows
-from xaicli.tracking import Trackers, metric_value, open_trackers, scalars
+from xaicli.tracking import Trackers, by_tag, metric_value, open_trackers, scalars
 from xaicli.tracking.results import evaluation_images, evaluation_row, explanation_images
 
 tensorboard = pytest.importorskip("tensorboard")
@@ -36,15 +36,6 @@ class Recorder:
 
     def close(self, status):
         self.closed = status
-
-
-def expected_scalars(rows: list[dict]) -> dict[str, list[tuple[int, float]]]:
-    out: dict[str, list[tuple[int, float]]] = {}
-    for row in rows:
-        x, values = scalars(row)
-        for tag, value in values:
-            out.setdefault(tag, []).append((x, value))
-    return out
 
 
 def test_scalars_name_and_place_each_value():
@@ -117,7 +108,7 @@ def test_tensorboard_reads_back_exactly_what_was_written(tmp_path):
         tracker.on_row(row)
     tracker.on_image("samples", png, 1)
     tracker.close("finished")
-    assert read_scalars(tmp_path / "tb") == expected_scalars(rows)
+    assert read_scalars(tmp_path / "tb") == by_tag(rows)
     assert read_images(tmp_path / "tb") == {"samples": [(1, png.read_bytes())]}
 
 

@@ -10,7 +10,7 @@ import pytest
 from conftest import SMOKE, SMOKE_GAN, cli, xai
 
 from xaicli.runs.metrics_log import read_rows
-from xaicli.tracking import scalars
+from xaicli.tracking import by_tag
 
 pytestmark = pytest.mark.e2e
 pytest.importorskip("tensorboard")
@@ -23,12 +23,7 @@ def expected(run, evaluations: bool = False) -> dict[str, list[tuple[int, float]
     rows = read_rows(run / "metrics.jsonl")
     if evaluations:
         rows += [evaluation_row(e) for e in read_rows(run / "eval" / "history.jsonl")]
-    out: dict[str, list[tuple[int, float]]] = {}
-    for row in rows:
-        x, values = scalars(row)
-        for tag, value in values:
-            out.setdefault(tag, []).append((x, value))
-    return out
+    return by_tag(rows)
 
 
 def test_tensorboard_events_equal_metrics_jsonl_and_grow_with_eval_and_explain(tmp_path):

@@ -64,6 +64,16 @@ def scalars(record: dict) -> tuple[int, list[tuple[str, float]]]:
     return x, values
 
 
+def by_tag(rows: Iterable[dict]) -> dict[str, list[tuple[int, float]]]:
+    """What trackers log for these rows: {tag: [(x, value), ...]} in row order (read_scalars' shape)."""
+    out: dict[str, list[tuple[int, float]]] = {}
+    for row in rows:
+        x, values = scalars(row)
+        for tag, value in values:
+            out.setdefault(tag, []).append((x, value))
+    return out
+
+
 class Trackers:
     """The trackers of one run, each call guarded: the first failure of a tracker is a warning, after
     which that tracker is dropped and the others go on."""
