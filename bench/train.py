@@ -11,6 +11,14 @@ Both use Adam and the embedded MNIST subset. Prints one JSON line per model.
     python bench/train.py [--device cuda] [--batch 64] [--ref-batch N] [--steps 120] [--models cnn,fast_cnn,mlp_gan]
 
 --precision bf16-mixed runs ours (only) under bf16 autocast: a different arithmetic, reported as such.
+
+    python bench/train.py --trackers [--repeats 3] [--log-every 10]
+
+times the real training loop (`xai train`'s) with train.loggers=[] and [tensorboard], alternately,
+`--repeats` runs each, and prints the median time per step of each and their ratio (the cost of the
+TensorBoard mirror; step rows every --log-every steps, 5x denser than the default); also the process's
+CPU time per step (all threads, TensorBoard's writer thread included), which a shared machine's load
+disturbs less than wall time, and the time the loop spends inside the tracker's calls.
 --ref-batch (default: --batch) lets ours run at a larger batch than the reference's batch 64, as
 the GPU bars compare them ("cnn at batch 512 vs the batch-64 reference loop").
 """
@@ -18,6 +26,7 @@ the GPU bars compare them ("cnn at batch 512 vs the batch-64 reference loop").
 from __future__ import annotations
 
 import argparse
+import json
 
 import torch
 import torch.nn.functional as F
@@ -112,6 +121,67 @@ def ours(step, stream, steps: int, device) -> None:
     meters.window_means()  # the host reads the sums once: this drains the queued work
 
 
+def tracker_overhead(args) -> None:
+    """Median seconds per training step (epoch times, validation included, summed over the run) with no
+    tracker and with TensorBoard, runs alternating so that both see the same machine."""
+    import statistics
+    import tempfile
+    import time
+
+    from xaicli.runs.metrics_log import read_epochs
+    from xaicli.tracking import Trackers
+    from xaicli.training.loop import train
+    from xaicli.viz import console
+
+    console.set_quiet(True)
+    device, name = device_and_name(args.device)
+    times: dict[str, list[float]] = {"off": [], "tensorboard": []}
+    in_tracker = {"seconds": 0.0, "steps": 0}  # time the loop spends inside the tracker's calls
+    original = Trackers.on_row
+
+    def timed_on_row(self, record):
+        t0 = time.perf_counter()
+        original(self, record)
+        in_tracker["seconds"] += time.perf_counter() - t0
+
+    Trackers.on_row = timed_on_row
+    import xaicli.training.loop as loop
+
+    epoch_cpu = {"seconds": 0.0}  # CPU time of the process (all threads: TensorBoard's writer too) in epochs
+    run_epoch = loop.run_epoch
+
+    def cpu_timed_epoch(*a, **k):
+        t0 = time.process_time()
+        run_epoch(*a, **k)
+        epoch_cpu["seconds"] += time.process_time() - t0
+
+    loop.run_epoch = cpu_timed_epoch
+    cpu: dict[str, list[float]] = {"off": [], "tensorboard": []}
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.repeats):
+            for label, loggers in (("off", "[]"), ("tensorboard", "[tensorboard]")):
+                cfg = cfgmod.load(None, ["data.source=embedded", "model.name=fast_cnn", f"data.batch_size={args.batch}",
+                                         "train.epochs=2", f"train.log_every={args.log_every}",
+                                         f"train.device={device}", f"train.loggers={loggers}", f"train.runs_dir={tmp}"])
+                epoch_cpu["seconds"] = 0.0
+                run = train(cfg, run_dir=f"{tmp}/{label}-{i}")
+                epochs = read_epochs(run / "metrics.jsonl")
+                steps = json.loads((run / "meta.json").read_text())["steps_per_epoch"] * len(epochs)
+                times[label].append(sum(r["seconds"] for r in epochs) / steps)
+                cpu[label].append(epoch_cpu["seconds"] / steps)
+                in_tracker["steps"] += steps if label == "tensorboard" else 0
+    off, on = statistics.median(times["off"]), statistics.median(times["tensorboard"])
+    emit(bench="train_trackers", device=name, model="fast_cnn", batch=args.batch, log_every=args.log_every,
+         repeats=args.repeats, off_ms_per_step=round(off * 1000, 3), tensorboard_ms_per_step=round(on * 1000, 3),
+         ratio=round(on / off, 4),
+         tracker_calls_ms_per_step=round(in_tracker["seconds"] / in_tracker["steps"] * 1000, 4),
+         cpu_ratio=round(statistics.median(cpu["tensorboard"]) / statistics.median(cpu["off"]), 4),
+         cpu_off_ms_per_step=round(statistics.median(cpu["off"]) * 1000, 3),
+         cpu_tensorboard_ms_per_step=round(statistics.median(cpu["tensorboard"]) * 1000, 3),
+         runs_off=[round(t * 1000, 3) for t in times["off"]],
+         runs_tensorboard=[round(t * 1000, 3) for t in times["tensorboard"]])
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--device", default=None)
@@ -121,7 +191,13 @@ def main() -> None:
                     help="ours only (the reference stays float32): then the ratio is not like for like")
     ap.add_argument("--steps", type=int, default=120)
     ap.add_argument("--models", default="cnn,fast_cnn,mlp_gan")
+    ap.add_argument("--trackers", action="store_true", help="TensorBoard on vs off in the real loop (see above)")
+    ap.add_argument("--repeats", type=int, default=3)
+    ap.add_argument("--log-every", type=int, default=10)
     args = ap.parse_args()
+    if args.trackers:
+        tracker_overhead(args)
+        return
     device, name = device_and_name(args.device)
     ref_batch = args.ref_batch or args.batch
     cfg = cfgmod.load(None, ["data.source=embedded", f"data.batch_size={args.batch}", "optim.name=adam",

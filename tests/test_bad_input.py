@@ -109,7 +109,8 @@ def test_two_trainings_started_at_once_get_two_run_directories(tmp_path):
     assert [p.returncode for p in procs] == [0, 0], outs
     dirs = sorted(o[0].strip().splitlines()[-1] for o in outs)
     assert dirs[0] != dirs[1]
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["smoke_cnn-001", "smoke_cnn-002"]
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["latest", "smoke_cnn-001", "smoke_cnn-002"]
+    assert (tmp_path / "runs" / "latest").resolve().name in ("smoke_cnn-001", "smoke_cnn-002")  # the newer one
 
 
 @pytest.mark.e2e

@@ -8,7 +8,8 @@
     maps = xaicli.attribute(model, images, target=3, method="integrated_gradients", n_steps=32)
 
 Functions (see xaicli.api): load_config, train, restore, evaluate, sample, explain, attribute,
-registries, check_data. Errors: xaicli.XaiError (exit code 1 on the command line) and xaicli.ConfigError (2).
+registries, check_data; for many runs: list_runs, compare_runs, sweep, export_run. Errors: xaicli.XaiError
+(exit code 1 on the command line) and xaicli.ConfigError (2).
 Nothing here imports torch until a function runs.
 """
 
@@ -19,12 +20,27 @@ from typing import TYPE_CHECKING, Any
 from xaicli.errors import ConfigError, XaiError
 from xaicli.version import __version__
 
-__all__ = ["ConfigError", "XaiError", "__version__", "attribute", "check_data", "evaluate", "explain", "load_config",
-           "registries", "restore", "sample", "train"]
-_API = ("attribute", "check_data", "evaluate", "explain", "load_config", "registries", "restore", "sample", "train")
+__all__ = ["ConfigError", "XaiError", "__version__", "attribute", "check_data", "compare_runs", "evaluate", "explain",
+           "export_run", "list_runs", "load_config", "registries", "restore", "sample", "sweep", "train"]
+_API = ("attribute", "check_data", "compare_runs", "evaluate", "explain", "export_run", "list_runs", "load_config",
+        "registries", "restore", "sample", "sweep", "train")
 
 if TYPE_CHECKING:  # pragma: no cover
-    from xaicli.api import attribute, check_data, evaluate, explain, load_config, registries, restore, sample, train
+    from xaicli.api import (
+        attribute,
+        check_data,
+        compare_runs,
+        evaluate,
+        explain,
+        export_run,
+        list_runs,
+        load_config,
+        registries,
+        restore,
+        sample,
+        sweep,
+        train,
+    )
 
 
 def __getattr__(name: str) -> Any:

@@ -143,6 +143,47 @@ def check_data(path: str | Path, workers: int = 0):
     return check_dataset(path, workers)
 
 
+def list_runs(folder: str | Path = "runs", kind: str | None = None, name: str | None = None,
+              status: str | None = None) -> list[dict]:
+    """Summaries of the runs under `folder` (sweeps' points included), newest first: name, path, kind,
+    dataset, model, status (finished, interrupted, failed, running), epochs, best score, evaluation,
+    start time, seconds. `name` is a glob; `kind` a task name; `status` one of the four."""
+    from xaicli.runs.listing import list_runs as _list_runs
+
+    return _list_runs(folder, kind=kind, name=name, status=status)
+
+
+def compare_runs(runs: Sequence[str | Path], out: str | Path | None = None, plot: bool = True) -> dict:
+    """Runs side by side: {"runs": names, "paths", "config": {key: [value per run]} for the keys that differ,
+    "metrics": {row: [value per run]}, "plot": a PNG of their epoch curves (`out`, else compare-NNN.png
+    beside the runs) or None}."""
+    from xaicli.runs.compare import compare_runs as _compare
+
+    return _compare(list(runs), out=out, plot=plot)
+
+
+def sweep(config: str | Path, grid: Sequence[str], *, name: str | None = None, gpus: Sequence[str] | None = None,
+          max_parallel: int | None = None, slurm: bool = False, dry_run: bool = False,
+          retry_failed: bool = False) -> dict:
+    """Run one `xai train` per point of the grid (`["optim.lr=1e-3,1e-2", "seed=0:3"]`) under
+    runs/<name>/ (default: <config name>-sweep-<id of the config file and grid>), on this machine (a process
+    per GPU in `gpus`, or `max_parallel` CPU processes) or as a SLURM job array (`slurm`; `dry_run` writes
+    it only). Called again, it runs only what is missing. Returns {"sweep_dir", "points", "summary" (mean and
+    std over seeds per grid point), "stopped", "script", "job_id"}."""
+    from xaicli.sweeps import run_sweep
+
+    return run_sweep(str(config), list(grid), name=name, gpus=list(gpus) if gpus else None,
+                     max_parallel=max_parallel, slurm=slurm, dry_run=dry_run, retry_failed=retry_failed)
+
+
+def export_run(run: str | Path, to: str, out: str | Path | None = None) -> str:
+    """Replay a run directory into TensorBoard (`to="tensorboard"`: RUN/tb/ or `out`) or MLflow (a new MLflow
+    run in MLFLOW_TRACKING_URI, else sqlite next to the runs folder); where it went."""
+    from xaicli.tracking.export import export_run as _export
+
+    return _export(run, to, out)
+
+
 def registries() -> dict[str, list[str]]:
     """Every registry by its `xai list` name: models, datasets, methods, tasks."""
     from xaicli.data.registry import DATASETS

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Callable, List, Literal, NoReturn
@@ -15,9 +16,11 @@ from typing import Callable, List, Literal, NoReturn
 import typer
 from typer.core import TyperArgument, TyperCommand
 
+from xaicli import cli_runs
+from xaicli.completion import complete_method, complete_overrides, complete_registry, complete_run
 from xaicli.errors import ConfigError, XaiError
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, rich_markup_mode="rich",
+app = typer.Typer(add_completion=True, no_args_is_help=True, rich_markup_mode="rich",
                   help="Train, evaluate, sample and explain PyTorch image models.\n\n"
                        "Start with [bold]xai train configs/mnist_cnn.yaml[/bold]; every command takes "
                        "[bold]--help[/bold]. Config values are KEY=VALUE overrides (train.epochs=3).",
@@ -31,6 +34,7 @@ Split = Literal["train", "val", "test"]
 DataSource = Literal["auto", "local", "download", "embedded"]
 CHECKPOINT_HELP = "best, last, or a checkpoint file."
 DATA_SOURCE_HELP = "Use other data than the run recorded (default: what the run was trained on)."
+ONE_RUN, SETUP = "Train and inspect a run", "Setup"  # the command groups of `xai --help`
 
 
 def _fail(message: str, code: int) -> NoReturn:
@@ -124,7 +128,7 @@ def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple
     return config, overrides
 
 
-@app.command(cls=HintingCommand, epilog=examples(
+@app.command(cls=HintingCommand, rich_help_panel=ONE_RUN, epilog=examples(
     "xai train configs/mnist_cnn.yaml",
     "xai train configs/mnist_cnn.yaml train.epochs=3 optim.lr=1e-3 --run-dir runs/quick",
     "xai train --resume runs/mnist_cnn-001                  (continue a stopped run)",
@@ -134,10 +138,11 @@ def _split_config_args(config: str | None, overrides: List[str] | None) -> tuple
 def train(
     config: str | None = typer.Argument(None, metavar="CONFIG", help="YAML config (optional with --resume)."),
     overrides: List[str] | None = typer.Argument(
-        None, metavar="KEY=VALUE...", help="Config overrides, e.g. train.epochs=3 (see xai config --explain)."),
+        None, metavar="KEY=VALUE...", help="Config overrides, e.g. train.epochs=3 (see xai config --explain).",
+        autocompletion=complete_overrides),
     run_dir: str | None = typer.Option(None, "--run-dir", metavar="DIR",
                                        help="Write the run here (a new or empty folder) instead of runs/NAME-NNN."),
-    resume: str | None = typer.Option(None, "--resume", metavar="RUN",
+    resume: str | None = typer.Option(None, "--resume", metavar="RUN", autocompletion=complete_run,
                                       help="Continue this run directory (a larger train.epochs extends it)."),
     print_config: bool = typer.Option(False, "--print-config", metavar="",
                                       help="Print the resolved config and exit."),
@@ -169,13 +174,14 @@ def train(
         print(out)
 
 
-@app.command("eval", epilog=examples(
+@app.command("eval", rich_help_panel=ONE_RUN, epilog=examples(
     "xai eval runs/mnist_cnn-001",
     "xai eval runs/mnist_cnn-001 --checkpoint best --split val --json",
     "xai eval runs/mnist_gan-001 --classifier runs/mnist_cnn-001"))
 @guarded
 def eval_cmd(
-    run: str = typer.Argument(..., metavar="RUN", help="Run directory (or a checkpoint inside one)."),
+    run: str = typer.Argument(..., metavar="RUN", help="Run directory (or a checkpoint inside one).",
+                              autocompletion=complete_run),
     checkpoint: str = typer.Option("last", "--checkpoint", metavar="best|last|PATH", help=CHECKPOINT_HELP,
                                    show_default=True),
     split: Split | None = typer.Option(None, "--split", help="Images to score (default: eval.split, test)."),
@@ -207,13 +213,13 @@ def eval_cmd(
         console.info(line)
 
 
-@app.command(epilog=examples(
+@app.command(rich_help_panel=ONE_RUN, epilog=examples(
     "xai sample runs/mnist_gan-001 -n 64 --seed 0",
     "xai sample runs/mnist_cgan-001 --label 7",
     "xai sample runs/mnist_gan-001 --interpolate -n 16 --out interp/"))
 @guarded
 def sample(
-    run: str = typer.Argument(..., metavar="RUN", help="GAN run directory."),
+    run: str = typer.Argument(..., metavar="RUN", help="GAN run directory.", autocompletion=complete_run),
     n: int = typer.Option(64, "-n", metavar="N", help="Number of images.", min=1, show_default=True),
     seed: int = typer.Option(0, "--seed", metavar="S", help="Noise seed: the same seed gives the same images.",
                              show_default=True),
@@ -239,15 +245,16 @@ def _method_help() -> str:
             f"{', '.join(p + ':NAME' for p in PREFIXES.declared_names())} (default: explain.methods).")
 
 
-@app.command(epilog=examples(
+@app.command(rich_help_panel=ONE_RUN, epilog=examples(
     "xai explain runs/mnist_cnn-001",
     "xai explain runs/mnist_cnn-001 --method integrated_gradients --method smoothgrad:saliency -n 16",
     "xai explain runs/mnist_cnn-001 --target label --split val --layer 9",
     "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated"))
 @guarded
 def explain(
-    run: str = typer.Argument(..., metavar="RUN", help="Run directory."),
-    method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help()),
+    run: str = typer.Argument(..., metavar="RUN", help="Run directory.", autocompletion=complete_run),
+    method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),
+                                            autocompletion=complete_method),
     n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
     target: str | None = typer.Option(None, "--target", metavar="pred|label|K",
                                       help="The class explained: the prediction, the true label, or class K."),
@@ -277,14 +284,15 @@ def explain(
                       checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source))
 
 
-@app.command("config", epilog=examples(
+@app.command("config", rich_help_panel=SETUP, epilog=examples(
     "xai config configs/mnist_cnn.yaml train.epochs=1",
     "xai config --explain",
     "xai config --explain configs/mnist_cnn.yaml   (every key with this config's value)"))
 @guarded
 def config_cmd(
     config: str | None = typer.Argument(None, metavar="CONFIG", help="YAML config."),
-    overrides: List[str] | None = typer.Argument(None, metavar="KEY=VALUE...", help="Config overrides."),
+    overrides: List[str] | None = typer.Argument(None, metavar="KEY=VALUE...", help="Config overrides.",
+                                                 autocompletion=complete_overrides),
     explain_keys: bool = typer.Option(False, "--explain", metavar="",
                                       help="List every config key: default, accepted values, meaning."),
 ) -> None:
@@ -305,10 +313,11 @@ def config_cmd(
     print(cfgmod.dump(cfgmod.load(config, list(overrides or []))), end="")
 
 
-@app.command("list", epilog=examples("xai list", "xai list methods"))
+@app.command("list", rich_help_panel=SETUP, epilog=examples("xai list", "xai list methods"))
 @guarded
 def list_cmd(what: str | None = typer.Argument(None, metavar="[models|datasets|methods|tasks]",
-                                               help="One registry (default: all).")) -> None:
+                                               help="One registry (default: all).",
+                                               autocompletion=complete_registry)) -> None:
     """List the registered models, datasets, explanation methods and run kinds (tasks)."""
     from xaicli import api
     from xaicli.registry import did_you_mean
@@ -347,8 +356,21 @@ def data_check(
         raise typer.Exit(1)
 
 
+cli_runs.register(app, guarded, examples, HintingCommand)
+
+
 def main() -> None:
     try:
+        if "_XAI_COMPLETE" in os.environ:  # a TAB: Typer's shell classes, with bash seeing whole words
+            from typer.main import get_command
+
+            from xaicli.completion import skip_value_coercion, use_whole_words_in_bash
+
+            command = get_command(app)
+            use_whole_words_in_bash()
+            skip_value_coercion()
+            command(prog_name="xai")
+            return
         app(prog_name="xai")
     finally:
         _quiet_closed_streams()
@@ -357,8 +379,6 @@ def main() -> None:
 def _quiet_closed_streams() -> None:
     """A closed pipe on stdout or stderr must not turn the exit code into 120 when Python flushes them
     at exit: point such a stream at /dev/null."""
-    import os
-
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()

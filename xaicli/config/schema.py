@@ -97,6 +97,9 @@ class TrainConfig:
     log_every: int = opt(50, "steps between progress lines and metrics.jsonl step rows", min=1)
     runs_dir: str = opt("runs", "parent folder of new run directories")
     threads: int = opt(0, "CPU threads for torch (0: torch's default)", min=0, max=1024)
+    loggers: list = opt([], "mirrors of metrics.jsonl written as the run goes: tensorboard (RUN/tb/), mlflow "
+                        "(MLFLOW_TRACKING_URI, else a SQLite store next to train.runs_dir); extras [tensorboard], "
+                        "[mlflow]")
 
 
 @dataclass
@@ -167,6 +170,8 @@ class Config:
     eval: EvalConfig = field(default_factory=EvalConfig)
     explain: ExplainConfig = field(default_factory=ExplainConfig)
 
+
+LOGGERS = ("tensorboard", "mlflow")  # train.loggers accepts these (xaicli/tracking)
 
 SECTIONS = {name: tp for name, tp in typing.get_type_hints(Config).items() if dataclasses.is_dataclass(tp)}
 

@@ -8,7 +8,7 @@ import re
 import typing
 from typing import Any
 
-from xaicli.config.schema import MAX_INT, MAX_NAME, Config, all_keys
+from xaicli.config.schema import LOGGERS, MAX_INT, MAX_NAME, Config, all_keys
 from xaicli.errors import ConfigError
 from xaicli.registry import did_you_mean
 
@@ -128,6 +128,10 @@ def _check_semantics(cfg: Config, source: Sources) -> None:
                           f"found {dev!r}")
     if not all(isinstance(m, str) for m in cfg.explain.methods):
         raise ConfigError(f"{source('explain.methods')}: explain.methods: expected a list of method names")
+    unknown = [name for name in cfg.train.loggers if name not in LOGGERS]
+    if unknown:
+        raise ConfigError(f"{source('train.loggers')}: train.loggers: expected a list of {', '.join(LOGGERS)}, "
+                          f"found {unknown[0]!r}{did_you_mean(str(unknown[0]), list(LOGGERS))}")
     for key, values in (("data.mean", cfg.data.mean), ("data.std", cfg.data.std)):
         if len(values) not in (0, 1, 3) or not all(isinstance(v, (int, float)) and not isinstance(v, bool)
                                                    and 0 <= v <= 1 and (key == "data.mean" or v > 0) for v in values):

@@ -12,6 +12,7 @@ from xaicli.errors import XaiError
 from xaicli.runs.files import open_append, write_json
 from xaicli.runs.layout import new_output_dir, safe_child
 from xaicli.runs.meta import now
+from xaicli.tracking.results import log_evaluation
 
 
 def run_eval(run: str, checkpoint: str = "last", split: str | None = None, classifier: str | None = None,
@@ -43,6 +44,9 @@ def run_eval(run: str, checkpoint: str = "last", split: str | None = None, class
                            f"with --json") from None
         console.warn(f"{message}; the metrics are printed only")
         metrics["files"] = []
+    else:
+        if out is None:  # an evaluation kept in the run goes into train.loggers' trackers, when it has any
+            log_evaluation(restored.run_dir, metrics)
     return metrics
 
 

@@ -17,6 +17,7 @@ from xaicli.explain.targets import parse_target
 from xaicli.runs.files import write_json
 from xaicli.runs.meta import device_name, now, versions
 from xaicli.runs.staging import StagedOutput
+from xaicli.tracking.results import log_explanation
 from xaicli.viz import console
 
 
@@ -107,5 +108,6 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)
     final = made[-1].commit()
+    log_explanation(restored.run_dir, final)  # the grids into train.loggers' trackers, when the run has any
     log(f"explain: report {final / report.name}")
     return final

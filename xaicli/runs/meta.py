@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
+import socket
 import subprocess
 import sys
 import time
@@ -64,6 +66,8 @@ def start_meta(run_dir: Path, seed: int, device, provenance: dict, extra: dict |
         "start_time": now(),
         "end_time": None,
         "exit_code": None,
+        "pid": os.getpid(),  # with host: who holds a run whose exit_code is still null (xaicli/runs/status.py)
+        "host": socket.gethostname(),
         **(extra or {}),
     }
     if previous is not None:  # a resume: keep the history of earlier attempts

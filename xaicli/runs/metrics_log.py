@@ -1,4 +1,8 @@
-"""metrics.jsonl (one object per logged step, epoch or evaluation) and metrics.csv (one row per epoch)."""
+"""metrics.jsonl (one object per logged step, epoch or evaluation) and metrics.csv (one row per epoch).
+
+Listeners (the run's trackers, xaicli/tracking) get each row right after it is written, the same dict at
+the same moment, and hear when an epoch's files are done and when the run ends; they must not raise.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import io
 import json
 import math
 from pathlib import Path
+from typing import Sequence
 
 from xaicli.runs.files import atomic_write_text, open_append
 
@@ -19,16 +24,29 @@ def _clean(value):
 
 class MetricsWriter:
     """Appends never follow a symlink (O_NOFOLLOW) and the CSV is replaced atomically, so nothing planted
-    in the run directory redirects a write outside it."""
+    in the run directory redirects a write outside it. Each row also goes to the listeners (trackers)."""
 
-    def __init__(self, run_dir: Path) -> None:
+    def __init__(self, run_dir: Path, listeners: Sequence = ()) -> None:
         self.jsonl = run_dir / "metrics.jsonl"
         self.csv = run_dir / "metrics.csv"
+        self.listeners = list(listeners)
 
     def row(self, kind: str, **values) -> None:
         record = {"kind": kind, **{k: _clean(v) for k, v in values.items()}}
         with open_append(self.jsonl) as fh:
             fh.write(json.dumps(record) + "\n")
+        for listener in self.listeners:
+            listener.on_row(record)
+
+    def epoch_done(self, epoch: int) -> None:
+        """Epoch `epoch` (from 1) has written all its files (checkpoints, sample grids)."""
+        for listener in self.listeners:
+            listener.on_epoch_end(epoch)
+
+    def close(self, exit_code: int) -> None:
+        for listener in self.listeners:
+            listener.close(exit_code)
+        self.listeners = []
 
     def epoch(self, **values) -> None:
         """Append an epoch row to both files; the CSV header grows if new columns appear."""

@@ -17,7 +17,7 @@ from xaicli.runs.layout import safe_child
 from xaicli.training.device import rng_state, set_rng_state
 from xaicli.training.state import TrainState
 
-RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs")
+RESUME_MAY_CHANGE = ("train.device", "train.log_every", "train.threads", "train.cuda_graphs", "train.loggers")
 
 
 class Checkpointer:

@@ -17,9 +17,11 @@ from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
-from xaicli.errors import ConfigError, XaiError
+from xaicli.errors import ConfigError, Interrupted, XaiError
 from xaicli.runs.files import atomic_write_text, create_exclusive
+from xaicli.runs.latest import point_latest
 from xaicli.runs.layout import check_empty_for_run, check_run_links, create_run_dir, safe_child
+from xaicli.tracking import open_trackers
 from xaicli.training.checkpointer import Checkpointer, check_resume_config
 from xaicli.training.signals import FAILED, StopFlag, side_write, stop_error, stop_signal, write_failure
 from xaicli.training.state import TrainState
@@ -127,8 +129,12 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
                 close_finished(path, state)
             return path
     writer = MetricsWriter(path) if s.rank0 else None
+    if s.rank0 and not resuming:
+        point_latest(cfg.train.runs_dir, path)
     with console.log_to(path / "log.txt") if s.rank0 else nullcontext():
         meta = start(s, path, state, resuming, extended) if s.rank0 else None
+        if writer is not None and cfg.train.loggers:
+            writer.listeners.append(open_trackers(cfg, path))
         exit_code, error, late = 1, None, None
         try:
             run_epochs(s, state, checkpoints, writer, stop or StopFlag(), path, extended is not None)
@@ -146,6 +152,8 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
                                f"for example data.batch_size={max(1, bs // 2)}") from None
             raise
         finally:
+            if writer is not None:
+                writer.close(exit_code)
             if meta is not None:
                 late = finish(path, meta, exit_code, state, error)
                 if exit_code == 0 and not late:
@@ -172,7 +180,8 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
     world = s.dist.world_size if s.dist is not None else 1
     try:
         meta = start_meta(path, cfg.seed, s.device, {**data.provenance, "classes": list(data.class_names)},
-                          {"world_size": world, "steps_per_epoch": state.steps_per_epoch,
+                          {"kind": s.task.kind, "model": cfg.model.name, "epochs": cfg.train.epochs,
+                           "world_size": world, "steps_per_epoch": state.steps_per_epoch,
                            "step": "cuda_graph" if s.captured else "eager",
                            **({"extended": extended} if extended else {}),
                            **({"cpu_allocator": applied()} if applied() else {})})
@@ -314,3 +323,4 @@ def run_epoch(s: Setup, state: TrainState, epoch: int, step_fn, checkpoints: Che
         side_write(stop, progress.log_epoch, row)
         side_write(stop, task.on_epoch_end, epoch, path)
         checkpoints.end_of_epoch(state, improved)
+        side_write(stop, writer.epoch_done, epoch + 1)

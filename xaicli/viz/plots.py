@@ -85,3 +85,42 @@ def confusion_matrix(matrix: list[list[int]], class_names: list[str], path: Path
         _save(fig, path)
     finally:
         plt.close(fig)
+
+
+def comparison_curves(runs: dict[str, list[dict]], path: Path, exclude: tuple = ("kind", "epoch", "seconds"),
+                      max_panels: int = 8) -> None:
+    """Several runs' epoch curves in one figure: a panel per metric (losses first), a line per run."""
+    plt = _plt()
+    from matplotlib.ticker import MaxNLocator
+
+    keys: list[str] = []
+    for rows in runs.values():
+        for row in rows:
+            keys += [k for k, v in row.items() if k not in keys and k not in exclude
+                     and isinstance(v, (int, float)) and not isinstance(v, bool)]
+    keys = sorted(keys, key=lambda k: (k == "lr", "loss" not in k, k))[:max_panels]
+    if not keys:
+        return
+    cols = min(len(keys), 4)
+    rows_n = (len(keys) + cols - 1) // cols
+    fig, axes = plt.subplots(rows_n, cols, figsize=(4.0 * cols, 3.2 * rows_n), squeeze=False)
+    longest = max((len(rows) for rows in runs.values()), default=0)
+    marker = "o" if longest <= MARKER_EPOCHS else None
+    for ax, key in zip(axes.flat, keys, strict=False):
+        for name, rows in runs.items():
+            points = [(r["epoch"], r[key]) for r in rows if isinstance(r.get(key), (int, float))]
+            if points:
+                ax.plot(*zip(*points, strict=True), marker=marker, markersize=3, label=name)
+        ax.set_title(key, fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        ax.grid(alpha=0.3)
+    for ax in list(axes.flat)[len(keys):]:
+        ax.axis("off")
+    handles, labels = axes.flat[0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=min(len(labels), 4), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.06 + 0.02 * ((len(labels) - 1) // 4), 1, 1))
+    try:
+        _save(fig, path)
+    finally:
+        plt.close(fig)
