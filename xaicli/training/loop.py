@@ -17,7 +17,7 @@ from pathlib import Path
 
 from xaicli import config as cfgmod
 from xaicli.data.base import split_counts
-from xaicli.errors import ConfigError, Interrupted, XaiError
+from xaicli.errors import ConfigError, XaiError
 from xaicli.runs.files import atomic_write_text, create_exclusive
 from xaicli.runs.latest import point_latest
 from xaicli.runs.layout import check_empty_for_run, check_run_links, create_run_dir, safe_child
