@@ -69,3 +69,23 @@ def lock_run(run_dir: Path) -> RunLock:
     os.ftruncate(fd, 0)
     os.pwrite(fd, json.dumps(record).encode("utf-8") + b"\n", 0)
     return RunLock(path, fd)
+
+
+def lock_held(run_dir: Path) -> bool | None:
+    """Whether a live process on this machine holds the run's lock, read from the kernel's table of locks
+    (/proc/locks), so the question takes no lock itself and cannot turn a starting writer away. None
+    where the run has no lock file (runs older than the lock) or that table is missing (not Linux): the
+    caller must judge otherwise."""
+    try:
+        inode = (Path(run_dir) / LOCK_NAME).stat().st_ino
+    except OSError:
+        return None
+    try:
+        table = Path("/proc/locks").read_text()
+    except OSError:
+        return None
+    for line in table.splitlines():
+        fields = line.split()
+        if "FLOCK" in fields and any(f.count(":") == 2 and f.rsplit(":", 1)[1] == str(inode) for f in fields):
+            return True
+    return False

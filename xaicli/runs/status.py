@@ -6,8 +6,10 @@ before it could write one (SIGKILL, an out-of-memory kill, a node that went down
 honestly needs the process that holds the run: `holder()` names it from RUN/.lock, which the training
 that holds the run's lock wrote (runs/lock.py), else from the pid and host that meta.json records.
 
-On this host a holder is checked directly (the process exists and is an xai process, not a recycled
-pid). A run held on another host (a shared filesystem, a SLURM node) cannot be asked: it counts as
+On this host the kernel is asked whether a process holds the run's lock (runs/lock.py: lock_held), which
+also tells a start killed between config.yaml and meta.json from one still starting; a run without a
+lock file (older runs) has its holder's pid checked (the process exists and is an xai process, not a
+recycled pid). A run held on another host (a shared filesystem, a SLURM node) cannot be asked: it counts as
 running while its files keep changing (every `train.log_every` steps), for ACTIVE_WINDOW_S.
 """
 
@@ -18,6 +20,8 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from xaicli.runs.lock import lock_held
 
 STATUSES = ("finished", "interrupted", "failed", "running")
 INTERRUPTED_CODES = (130, 143)
@@ -54,6 +58,12 @@ def holder(run_dir: Path, meta: dict) -> Holder | None:
         if isinstance(record, dict) and isinstance(record.get("pid"), int) and isinstance(record.get("host"), str):
             return Holder(record["pid"], record["host"])
     return None
+
+
+def local(run_dir: Path, meta: dict | None) -> bool:
+    """The run was last held on this machine (its lock file or meta.json says so), or names no host."""
+    who = holder(run_dir, meta or {})
+    return who is None or who.host == socket.gethostname()
 
 
 def process_alive(pid: int) -> bool:
@@ -96,7 +106,11 @@ def _ago(seconds: float) -> str:
 def run_status(run_dir: Path, meta: dict | None, now: float | None = None) -> Status:
     """The status of the run in `run_dir` whose meta.json holds `meta` (None: there is none yet)."""
     now = time.time() if now is None else now
+    held = lock_held(run_dir) if local(run_dir, meta) else None
     if meta is None:
+        if held is not None:  # this machine's kernel knows whether a writer holds the run
+            return Status("running", "starting (no meta.json yet)") if held else \
+                Status("failed", "never started training (no meta.json)")
         seen = last_activity(run_dir)
         if seen is not None and now - seen < STARTING_WINDOW_S:
             return Status("running", "starting (no meta.json yet)")
@@ -109,6 +123,10 @@ def run_status(run_dir: Path, meta: dict | None, now: float | None = None) -> St
     if code is not None:
         return Status("failed", f"exit {code}")
     who = holder(run_dir, meta)
+    if held is not None and (who is None or who.host == socket.gethostname()):
+        if held:
+            return Status("running", f"pid {who.pid}" if who is not None else "its lock is held")
+        return Status("interrupted", "killed (its lock is free, no exit code)")
     if who is not None and who.host == socket.gethostname():
         if process_alive(who.pid):
             return Status("running", f"pid {who.pid}")
