@@ -47,8 +47,9 @@ def test_two_gloo_processes_match_one_process_with_the_same_global_batch(tmp_pat
     runs = tmp_path / "runs"
     proc = torchrun("train", config, *args, f"train.runs_dir={runs}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    made = list(runs.iterdir())
+    made = [p for p in runs.iterdir() if not p.is_symlink()]  # runs/latest points at the newest run
     assert len(made) == 1  # exactly one run directory
+    assert (runs / "latest").resolve() == made[0].resolve()
     assert proc.stdout.strip().splitlines() == [str(made[0])]  # printed once, by rank 0
     ddp = made[0]
     assert proc.stderr.count("epoch 2/2 done") == 1  # rank 0's logs only
@@ -68,7 +69,7 @@ def test_wgan_gp_trains_under_ddp(tmp_path):
     proc = torchrun("train", GAN, "model.name=wgan_gp", "model.args={n_critic: 2, width: 16}",
                     "data.batch_size=32", "train.epochs=2", f"train.runs_dir={runs}", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr[-3000:]
-    (run,) = runs.iterdir()
+    (run,) = [p for p in runs.iterdir() if not p.is_symlink()]  # besides runs/latest
     state = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
     assert state["epoch"] == 2
     assert all(torch.isfinite(t).all() for t in state["models"]["gan"].values() if t.is_floating_point())
