@@ -38,7 +38,7 @@ def test_the_network_is_blocked():
 def test_torchvision_random_weights_with_a_new_head(spec, head):
     ext = build_external(spec, "none", num_classes=10)
     assert ext.head == head
-    assert ext.notes == [f"head {head} replaced: 1000 -> 10 classes"]
+    assert ext.notes == []  # random weights: built with 10 outputs, nothing to replace
     assert not ext.model.training and not ext.pretrained
     assert set(ext.preprocess) == KEYS and len(ext.preprocess["mean"]) == 3 and len(ext.preprocess["std"]) == 3
     with torch.no_grad():
@@ -154,6 +154,13 @@ def test_hugging_face_style_outputs_are_unwrapped(tmp_path, output, note):
         assert isinstance(out, torch.Tensor) and torch.equal(out, inner(x))
 
 
+def test_inception_returns_logits_in_training_mode_too():
+    ext = build_external("torchvision:googlenet", num_classes=3)
+    ext.model.train()
+    assert ext.model(torch.rand(2, 3, 64, 64)).shape == (2, 3)
+    assert not any(name.startswith(("aux1", "aux2")) for name in ext.model.state_dict())
+
+
 def test_freeze_keeps_only_the_head_trainable():
     ext = build_external("torchvision:resnet18", num_classes=5)
     trainable, total = freeze_all_but(ext.model, ext.head)
@@ -167,15 +174,18 @@ def test_timm_models_with_pretrained_cfg_preprocessing(name, tmp_path):
     ext = build_external(f"timm:{name}", num_classes=4)
     cfg = timm.create_model(name).pretrained_cfg
     assert ext.preprocess["crop"] == cfg["input_size"][-1] and ext.preprocess["mean"] == list(cfg["mean"])
-    assert ext.notes == [f"head {cfg['classifier']} replaced: 1000 -> 4 classes"]
+    assert ext.head == cfg["classifier"] and ext.notes == []
     x = torch.rand(2, 3, 64, 64)
     with torch.no_grad():
         assert ext.model(x).shape == (2, 4)
     file = tmp_path / "timm.pth"
     torch.save(ext.model.state_dict(), file)
     again = build_external(f"timm:{name}", str(file), num_classes=4)
+    refit = build_external(f"timm:{name}", str(file), num_classes=2)
+    assert refit.notes == [f"head {cfg['classifier']} replaced: 4 -> 2 classes"]
     with torch.no_grad():
         assert torch.equal(again.model(x), ext.model(x))
+        assert refit.model(x).shape == (2, 2)
 
 
 def test_timm_pretrained_weights_stay_offline():

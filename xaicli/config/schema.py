@@ -67,8 +67,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = opt("fast_cnn", "model registry name (xai list models)")
+    name: str = opt("fast_cnn", "model registry name (xai list models), or a model from elsewhere: "
+                    "torchvision:NAME, timm:NAME, module.path:callable or file.py:callable (naming code runs it)")
     args: dict = opt({}, "keyword arguments for the model builder (for example width: 64)")
+    weights: str = opt("none", "external models: none (random), an enum name such as IMAGENET1K_V1 or DEFAULT "
+                       "(from the local torch hub cache), or a .pt/.pth/.safetensors state-dict file")
+    allow_download: bool = opt(False, "external models: fetch enum weights missing from the local cache")
+    code_dir: str = opt("", "module.path:callable: the folder its module is imported from first (empty: the "
+                        "config file's folder, written here when the config is read)")
 
 
 @dataclass
@@ -87,7 +93,9 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = opt(10, "passes over the training set", min=1)
+    epochs: int = opt(10, "passes over the training set (0: no training; the run holds the model as built, "
+                      "for example an external model with its weights)", min=0)
+    freeze: bool = opt(False, "external models: train only the classifier head, the rest frozen")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps")
     precision: str = opt("32", "numeric precision", choices=("32", "bf16-mixed", "16-mixed"))
     compile: bool = opt(False, "wrap the model in torch.compile")

@@ -30,7 +30,18 @@ def load_dataset(cfg, validation: bool = True):
 
 
 def load_run_data(cfg):
-    """The data of a run's config (a Config): validation carved only when its task validates."""
+    """The data of a run's config (a Config): validation carved only when its task validates. For a model
+    from elsewhere, the data settings the config leaves empty come from its weights (written into `cfg`, so
+    the run's config records them) and index-only class names take the weights' names."""
+    from xaicli.models.external.metadata import adopt_class_names, fill_data_settings
     from xaicli.tasks import task_class
+    from xaicli.viz import console
 
-    return load_dataset(cfg.data, validation=task_class(cfg.model.name).validates)
+    filled = fill_data_settings(cfg)
+    if filled:
+        console.info(f"{cfg.model.name} {cfg.model.weights}: from the weights' preprocessing: {', '.join(filled)}")
+    data = load_dataset(cfg.data, validation=task_class(cfg.model.name).validates)
+    adopted = adopt_class_names(cfg.model, data)
+    if adopted:
+        console.info(adopted)
+    return data

@@ -41,13 +41,25 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     if data is not None and recorded is not None:
         data.class_names = check_classes(run_dir, recorded, data.class_names)
     cfg.train.compile = False  # evaluation runs eagerly
-    task = build_task(cfg, data, dev, total_steps=1)
+    task = build_task(architecture_only(cfg), data, dev, total_steps=1)
     check_compatible(state, cfg, task, ckpt)
     check_run_config(state, cfg, ckpt, run_dir)
     check_finite_weights(state, ckpt)
     task.load_state_dict(state, weights_only=True)
     task.train(False)
     return Restored(run_dir, ckpt, cfg, data, task, state, digest)
+
+
+def architecture_only(cfg):
+    """A copy of the run's config that builds its model without weights: an external model's weights come
+    from the run's checkpoint, never from the hub or the original weights file (restores stay offline)."""
+    import copy
+
+    built = copy.deepcopy(cfg)
+    built.model.weights = "none"
+    built.model.allow_download = False
+    built.train.freeze = False  # evaluation and explanation train nothing
+    return built
 
 
 def load_run_data(cfg, run_dir: Path, data_source: str | None):

@@ -63,7 +63,7 @@ def build_setup(cfg, dist=None) -> Setup:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
                           f"{world} processes (it is the global batch)")
     stream = make_train_stream(data, cfg.data, device, cfg.seed, rank=dist.rank if dist else 0, world_size=world)
-    if len(stream) == 0:
+    if len(stream) == 0 and cfg.train.epochs:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
                           f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
     captured, notice = graph_plan(cfg, device, distributed=dist is not None)
@@ -184,6 +184,7 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
                            "world_size": world, "steps_per_epoch": state.steps_per_epoch,
                            "step": "cuda_graph" if s.captured else "eager",
                            **({"extended": extended} if extended else {}),
+                           **s.task.model_provenance(),
                            **({"cpu_allocator": applied()} if applied() else {})})
     except OSError as exc:
         raise XaiError(f"{write_failure(exc)}; nothing was trained") from None
@@ -262,6 +263,10 @@ def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, s
     from xaicli.training.progress import Progress
 
     cfg, dist = s.cfg, s.dist
+    if cfg.train.epochs == 0:  # a run without training: the model as built (external weights), saved once
+        checkpoints.save("best.pt", state)
+        checkpoints.save("last.pt", state)
+        return
     step_fn = make_step(s.task, s.captured)
     with Progress(cfg.train.epochs, state.steps_per_epoch, enabled=s.rank0) as progress:
         for epoch in range(state.epoch, cfg.train.epochs):

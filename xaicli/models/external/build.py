@@ -31,9 +31,11 @@ def build(spec: Spec, text: str, weights: str | None, *, allow_download: bool, n
     return ext
 
 
-def _load_file(ext: ExternalModel, weights: str, head_reset=None) -> None:
-    """Load a state-dict file; a head of another class count in the file is resized to fit it first."""
+def _load_file(ext: ExternalModel, weights: str, head_reset=None, keep=None) -> None:
+    """Load a state-dict file (`keep` filters its entries); a head of another class count in the file is
+    resized to fit it first."""
     state = read_state_dict(weights)
+    state = keep(state) if keep else state
     head = ext.head
     if head and f"{head}.weight" in state:
         from xaicli.models.external.heads import head_outputs, replace_head
@@ -53,10 +55,10 @@ def _torchvision(spec, weights, allow_download, num_classes, args, code_dir) -> 
     if weights is not None and not looks_like_file(weights):
         model, names, pre = tv.build_pretrained(spec.name, weights, allow_download)
         return ExternalModel(model, names, pre, head=find_head(model), pretrained=True)
-    model = tv.build_bare(spec.name)
+    model = tv.build_bare(spec.name, None if weights else num_classes)
     ext = ExternalModel(model, None, tv.default_preprocess(spec.name), head=find_head(model))
     if weights is not None:
-        _load_file(ext, weights)
+        _load_file(ext, weights, keep=tv.without_aux)
         names = tv.default_categories(spec.name)
         if ext.head and names and len(names) == head_outputs(ext.model, ext.head):
             ext.class_names = names
@@ -68,7 +70,8 @@ def _timm(spec, weights, allow_download, num_classes, args, code_dir) -> Externa
     from xaicli.models.external import timm_source as tm
 
     file = weights is not None and looks_like_file(weights)
-    model = tm.create(spec.name, "none" if file or weights is None else weights, allow_download)
+    model = tm.create(spec.name, "none" if file or weights is None else weights, allow_download,
+                      num_classes=num_classes if weights is None else None)
     ext = ExternalModel(model, None, tm.preprocess_of(model), head=tm.head_name(model),
                         pretrained=weights is not None and not file)
     if file:

@@ -20,14 +20,15 @@ def import_timm():
     return timm
 
 
-def create(name: str, weights: str, allow_download: bool):
-    """A timm model, pretrained from the local cache when `weights` is DEFAULT/pretrained (else random)."""
+def create(name: str, weights: str, allow_download: bool, num_classes: int | None = None):
+    """A timm model, pretrained from the local cache when `weights` is DEFAULT/pretrained (else random, with
+    `num_classes` outputs when given)."""
     timm = import_timm()
     if not timm.is_model(name):
         raise ConfigError(f"model.name: timm has no model '{name}'{did_you_mean(name, timm.list_models())}")
     pretrained = weights.lower() in PRETRAINED
     if not pretrained:
-        return timm.create_model(name, pretrained=False)
+        return timm.create_model(name, pretrained=False, **({"num_classes": num_classes} if num_classes else {}))
     if allow_download:
         return _create_pretrained(timm, name)
     from huggingface_hub import constants
@@ -80,3 +81,15 @@ def head_name(model) -> str | None:
 
 def reset_head(model, num_classes: int) -> None:
     model.reset_classifier(num_classes)
+
+
+def preprocess_of_name(name: str) -> dict:
+    """The preprocessing of a timm architecture's default pretrained_cfg, without building the model."""
+    timm = import_timm()
+    if not timm.is_model(name):
+        raise ConfigError(f"model.name: timm has no model '{name}'{did_you_mean(name, timm.list_models())}")
+    cfg = timm.get_pretrained_cfg(name)
+    crop = int(cfg.input_size[-1])
+    return {"resize": int(math.floor(crop / (cfg.crop_pct or 1.0))), "crop": crop,
+            "mean": [float(v) for v in cfg.mean], "std": [float(v) for v in cfg.std],
+            "interpolation": str(cfg.interpolation or "bilinear")}

@@ -95,10 +95,30 @@ def build_pretrained(name: str, weights: str, allow_download: bool):
     except Exception as exc:  # a corrupt cache file, or a failed download: one line
         raise XaiError(f"model.weights: cannot load {member} for torchvision:{name} from {path} "
                        f"({str(exc).splitlines()[0][:200]})") from None
-    return model, list(member.meta.get("categories") or []) or None, preprocess_of(member)
+    return drop_aux(model), list(member.meta.get("categories") or []) or None, preprocess_of(member)
 
 
-def build_bare(name: str):
+def build_bare(name: str, num_classes: int | None = None):
+    """Random weights, with `num_classes` outputs (None: the architecture's default, 1000)."""
     from torchvision.models import get_model
 
-    return get_model(name, weights=None)
+    return drop_aux(get_model(name, weights=None, **({"num_classes": num_classes} if num_classes else {})))
+
+
+AUX_HEADS = ("AuxLogits", "aux1", "aux2")  # inception_v3, googlenet: extra outputs in training mode
+
+
+def drop_aux(model):
+    """Inception and GoogLeNet without their auxiliary classifiers, so forward returns logits in training
+    mode too (the auxiliary losses are a training recipe of their own)."""
+    if hasattr(model, "aux_logits"):
+        model.aux_logits = False
+        for attr in AUX_HEADS:
+            if getattr(model, attr, None) is not None:
+                setattr(model, attr, None)
+    return model
+
+
+def without_aux(state: dict) -> dict:
+    prefixes = tuple(f"{a}." for a in AUX_HEADS)
+    return {k: v for k, v in state.items() if not k.startswith(prefixes)}
