@@ -48,6 +48,9 @@ class DataConfig:
     image_size: int = opt(0, "side of the square images in pixels: the shorter side resized (bilinear, "
                           "antialiased), then a centre crop (0: the dataset's own; folder/csv: the first "
                           "training image's shorter side, at most 256)", min=0, max=4096)
+    resize: int = opt(0, "shorter side the images are resized to before the centre crop to data.image_size "
+                      "(0: image_size itself, no border cropped; ImageNet weights: 256 for a 224 crop)", min=0,
+                      max=4096)
     channels: int = opt(0, "1 (grayscale) or 3 (RGB) (0: the dataset's own; folder/csv: 1 when the first "
                         "training image is grayscale, else 3)", choices=(0, 1, 3))
     mean: list = opt([], "per-channel normalisation mean, in [0, 1] units (empty: computed once from the "

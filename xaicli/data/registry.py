@@ -21,7 +21,11 @@ def load_dataset(cfg, validation: bool = True):
     (`validation`; a GAN has no validation number and trains on every training image). Image size,
     channels and normalisation statistics follow data.image_size, data.channels, data.mean, data.std."""
     from xaicli.data.adapt import apply_settings
+    from xaicli.errors import ConfigError
 
+    if cfg.resize and cfg.resize < cfg.image_size:
+        raise ConfigError(f"data.resize: {cfg.resize} is smaller than data.image_size {cfg.image_size}; the "
+                          "centre crop is taken from the resized image (0: no separate resize)")
     builder = DATASETS.get(cfg.name, key="data.name")
     data = builder(root=cfg.root, source=cfg.source, num_train=cfg.num_train, num_test=cfg.num_test,
                    data_cfg=cfg, validation=validation)

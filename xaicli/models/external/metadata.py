@@ -52,6 +52,9 @@ def fill_data_settings(cfg) -> list[str]:
     if not data.image_size and pre.get("crop"):
         data.image_size = int(pre["crop"])
         notes.append(f"data.image_size {data.image_size}")
+    if not data.resize and pre.get("resize") and pre.get("crop") and data.image_size:
+        data.resize = max(data.image_size, int(data.image_size * pre["resize"] / pre["crop"]))  # same border
+        notes.append(f"data.resize {data.resize}")
     if not data.mean:
         data.mean = [round(float(v), 6) for v in pre["mean"]]
         notes.append(f"data.mean {data.mean}")
