@@ -181,3 +181,10 @@ def test_freeze_trains_only_the_new_head(tmp_path):
     assert torch.equal(model["conv1.weight"], start["conv1.weight"])
     assert torch.equal(model["layer4.1.conv2.weight"], start["layer4.1.conv2.weight"])
     assert model["fc.weight"].shape == (10, 512)
+    weights.unlink()  # a resume takes the weights from the run's checkpoint, not from the original file
+    resumed = cli("train", ROOT_SMOKE, "model.name=torchvision:resnet18", f"model.weights={weights}",
+                  "model.args={}", "data.channels=3", "data.image_size=32", "data.mean=[0.5]", "data.std=[0.25]",
+                  "train.freeze=true", "train.epochs=2", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    again = torch.load(run / "checkpoints" / "last.pt", weights_only=True)
+    assert again["epoch"] == 2 and torch.equal(again["models"]["model"]["conv1.weight"], start["conv1.weight"])

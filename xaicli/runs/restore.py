@@ -51,14 +51,12 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
 
 
 def architecture_only(cfg):
-    """A copy of the run's config that builds its model without weights: an external model's weights come
-    from the run's checkpoint, never from the hub or the original weights file (restores stay offline)."""
-    import copy
+    """The run's config without external weights (they come from the checkpoint) and without freezing
+    (evaluation and explanation train nothing)."""
+    from xaicli.models.external.for_task import without_weights
 
-    built = copy.deepcopy(cfg)
-    built.model.weights = "none"
-    built.model.allow_download = False
-    built.train.freeze = False  # evaluation and explanation train nothing
+    built = without_weights(cfg)
+    built.train.freeze = False
     return built
 
 

@@ -27,6 +27,18 @@ def build_for_run(cfg, data) -> ExternalModel:
     return ext
 
 
+def without_weights(cfg):
+    """A copy of a run's config that builds its model with weights none: an external model's weights then
+    come from the run's checkpoint, never from the hub or the original weights file (restores and resumes
+    stay offline and do not need that file any more)."""
+    import copy
+
+    built = copy.deepcopy(cfg)
+    built.model.weights = "none"
+    built.model.allow_download = False
+    return built
+
+
 def provenance(ext: ExternalModel, model_cfg) -> dict:
     """What meta.json records about an external model: its weights, head and the user module's file."""
     out = {"weights": model_cfg.weights, "head": ext.head, "notes": list(ext.notes)}
