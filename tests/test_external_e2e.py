@@ -132,6 +132,28 @@ def test_enum_weights_from_the_hub_cache_then_an_offline_restore(tmp_path, monke
     assert str(home / "hub" / "checkpoints") in missing.output
 
 
+def test_a_run_written_before_the_external_model_keys_resumes(tmp_path):
+    """Checkpoints and config.yaml files of older runs lack data.resize, model.weights, model.allow_download,
+    model.code_dir and train.freeze: they resume (and extend) as the runs they were."""
+    run = tmp_path / "old"
+    assert cli("train", ROOT_SMOKE, "train.epochs=1", "--run-dir", run).exit_code == 0
+    new_keys = {"data": ["resize"], "model": ["weights", "allow_download", "code_dir"], "train": ["freeze"]}
+    saved = yaml.safe_load((run / "config.yaml").read_text())
+    for section, keys in new_keys.items():
+        for key in keys:
+            del saved[section][key]
+    (run / "config.yaml").write_text(yaml.safe_dump(saved, sort_keys=False))
+    for name in ("last.pt", "best.pt"):
+        ckpt = torch.load(run / "checkpoints" / name, weights_only=True)
+        for section, keys in new_keys.items():
+            for key in keys:
+                del ckpt["config"][section][key]
+        torch.save(ckpt, run / "checkpoints" / name)
+    resumed = cli("train", run / "config.yaml", "train.epochs=2", "--resume", run)
+    assert resumed.exit_code == 0, resumed.output
+    assert torch.load(run / "checkpoints" / "last.pt", weights_only=True)["epoch"] == 2
+
+
 def cfg_of(run: Path) -> dict:
     return yaml.safe_load((run / "config.yaml").read_text())
 

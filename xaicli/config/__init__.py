@@ -67,7 +67,9 @@ def apply_override(data: dict, key: str, value: Any, source: str) -> None:
     node[leaf] = value
 
 
-LEGACY_VALUES = {"data.val_split": 0.0}
+# keys added since a run may have been written, with the value that matches how that run was built
+LEGACY_VALUES = {"data.val_split": 0.0, "data.resize": 0, "model.weights": "none", "model.allow_download": False,
+                 "model.code_dir": "", "train.freeze": False}
 
 
 def upgrade(data: dict) -> dict:
