@@ -183,6 +183,11 @@ def test_a_user_module_next_to_its_config(tmp_path):
     assert cfg_of(run)["model"]["code_dir"] == str(project.resolve())
     evaluated = xai("eval", run, "--json", cwd=tmp_path, env=here, check=True)
     assert 0.0 <= json.loads(evaluated.stdout)["accuracy"] <= 1.0
+    assert "changed since" not in evaluated.stderr
+    module.write_text(module.read_text() + "\n# edited after training\n")
+    explained = xai("explain", run, "--method", "saliency", "-n", "2", cwd=tmp_path, env=here, check=True)
+    assert "tinynet.py changed since the run was trained" in explained.stderr
+    assert any((run / "explain").rglob("report.html"))
 
 
 def test_freeze_trains_only_the_new_head(tmp_path):

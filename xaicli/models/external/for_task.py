@@ -39,6 +39,15 @@ def without_weights(cfg):
     return built
 
 
+def module_change(recorded: dict, now: dict) -> str | None:
+    """A line when the user module's file now has another sha256 than meta.json recorded at training."""
+    before, after = recorded.get("module_sha256"), (now.get("external_model") or {}).get("module_sha256")
+    if before and after and before != after:
+        return (f"model.name: {now['external_model'].get('module_file')} changed since the run was trained "
+                f"(sha256 {after[:12]}, recorded {before[:12]}); the model is built from the file as it is now")
+    return None
+
+
 def provenance(ext: ExternalModel, model_cfg) -> dict:
     """What meta.json records about an external model: its weights, head and the user module's file."""
     out = {"weights": model_cfg.weights, "head": ext.head, "notes": list(ext.notes)}
