@@ -192,3 +192,12 @@ def test_timm_pretrained_weights_stay_offline():
     pytest.importorskip("timm")
     with pytest.raises(XaiError, match="not in the local cache"):
         build_external("timm:resnet18", "DEFAULT")
+
+
+def test_timm_weights_fetched_by_url_must_be_in_the_torch_hub_cache(tmp_path):
+    timm = pytest.importorskip("timm")
+    name = next(m for m in timm.list_models(pretrained=True)
+                if timm.get_pretrained_cfg(m).url and not timm.get_pretrained_cfg(m).hf_hub_id)
+    with pytest.raises(XaiError) as err:
+        build_external(f"timm:{name}", "DEFAULT")
+    assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in str(err.value) and "\n" not in str(err.value)

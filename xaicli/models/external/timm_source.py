@@ -31,6 +31,7 @@ def create(name: str, weights: str, allow_download: bool, num_classes: int | Non
         return timm.create_model(name, pretrained=False, **({"num_classes": num_classes} if num_classes else {}))
     if allow_download:
         return _create_pretrained(timm, name)
+    check_url_weights_cached(timm, name)
     from huggingface_hub import constants
 
     saved = constants.HF_HUB_OFFLINE
@@ -39,6 +40,23 @@ def create(name: str, weights: str, allow_download: bool, num_classes: int | Non
         return _create_pretrained(timm, name)
     finally:
         constants.HF_HUB_OFFLINE = saved
+
+
+def check_url_weights_cached(timm, name: str) -> None:
+    """Weights that timm fetches by URL (no Hugging Face id) through torch's hub cache: present, or one line."""
+    from pathlib import Path
+    from urllib.parse import urlparse
+
+    import torch
+
+    cfg = timm.get_pretrained_cfg(name)
+    if cfg is None or cfg.hf_hub_id or not cfg.url:
+        return
+    path = Path(torch.hub.get_dir()) / "checkpoints" / Path(urlparse(cfg.url).path).name
+    if not path.is_file():
+        raise XaiError(f"model.weights: pretrained weights of timm:{name} are not in the torch hub cache "
+                       f"{path.parent} (looked for {path.name}); place the file there, give a weights file, or "
+                       "set model.allow_download: true")
 
 
 def _create_pretrained(timm, name: str):
