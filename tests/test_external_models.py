@@ -201,3 +201,29 @@ def test_timm_weights_fetched_by_url_must_be_in_the_torch_hub_cache(tmp_path):
     with pytest.raises(XaiError) as err:
         build_external(f"timm:{name}", "DEFAULT")
     assert str(tmp_path / "torch_home" / "hub" / "checkpoints") in str(err.value) and "\n" not in str(err.value)
+
+
+def test_a_file_with_imagenet_outputs_keeps_imagenet_names(tmp_path):
+    from torchvision.models import resnet18
+
+    file = tmp_path / "imagenet_shaped.pth"
+    torch.save(resnet18().state_dict(), file)
+    ext = build_external("torchvision:resnet18", str(file))
+    assert ext.class_names[0] == "tench" and len(ext.class_names) == 1000
+    assert ext.notes == ["class names: the 1000 categories of torchvision's resnet18 weights"]
+
+
+@pytest.mark.parametrize("arch, head", [("efficientnet_b0", "classifier.1"), ("convnext_tiny", "classifier.2"),
+                                        ("regnet_y_400mf", "fc"), ("swin_t", "head"), ("densenet121", "classifier"),
+                                        ("squeezenet1_0", "classifier.1"), ("shufflenet_v2_x0_5", "fc"),
+                                        ("mnasnet0_5", "classifier.1")])
+def test_the_head_of_each_torchvision_family_is_found_and_replaced(arch, head, tmp_path):
+    from torchvision.models import get_model
+
+    file = tmp_path / f"{arch}.pth"
+    torch.save(get_model(arch, weights=None).state_dict(), file)  # 1000 classes, as ImageNet weights
+    ext = build_external(f"torchvision:{arch}", str(file), num_classes=7)
+    assert ext.head == head and ext.notes == [f"head {head} replaced: 1000 -> 7 classes"]
+    assert ext.class_names is None  # ImageNet's names describe the replaced head's classes
+    with torch.no_grad():
+        assert ext.model(torch.rand(1, 3, 64, 64)).shape == (1, 7)

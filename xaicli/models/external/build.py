@@ -115,6 +115,7 @@ def _fit_head(ext: ExternalModel, spec: Spec, num_classes: int) -> None:
     else:
         replace_head(ext.model, ext.head, num_classes)
     ext.class_names = None  # the weights' names describe the old classes
+    ext.notes = [n for n in ext.notes if not n.startswith("class names:")]
     ext.notes.append(f"head {ext.head} replaced: {old} -> {num_classes} classes")
 
 

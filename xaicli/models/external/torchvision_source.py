@@ -120,5 +120,7 @@ def drop_aux(model):
 
 
 def without_aux(state: dict) -> dict:
+    from xaicli.models.external.weights_file import renamed
+
     prefixes = tuple(f"{a}." for a in AUX_HEADS)
-    return {k: v for k, v in state.items() if not k.startswith(prefixes)}
+    return renamed(state, lambda k: k, keep=lambda k: not k.startswith(prefixes))

@@ -45,7 +45,19 @@ def read_state_dict(path: str | Path, key: str = "model.weights") -> dict:
     if not isinstance(state, dict) or not all(isinstance(v, torch.Tensor) for v in state.values()):
         raise XaiError(f"{key}: {path} does not hold a state dict (a mapping of names to tensors); save one "
                        "with torch.save(model.state_dict(), PATH)")
-    return {strip_prefixes(k): v for k, v in state.items()}
+    return renamed(state, strip_prefixes)
+
+
+def renamed(state: dict, rename, keep=lambda name: True) -> dict:
+    """A state dict with its keys renamed (and filtered by `keep`), torch's per-module `_metadata` (layout
+    versions some modules check when loading, such as MNASNet's) carried along."""
+    from collections import OrderedDict
+
+    out: dict = OrderedDict((rename(k), v) for k, v in state.items() if keep(k))
+    meta = getattr(state, "_metadata", None)
+    if meta is not None:
+        out._metadata = type(meta)((rename(k), v) for k, v in meta.items())  # type: ignore[attr-defined]
+    return out
 
 
 def strip_prefixes(name: str) -> str:
@@ -75,4 +87,9 @@ def load_into(model, state: dict, source: str, key: str = "model.weights") -> No
             parts.append(f"{len(shaped)} of another shape (first {k}: {list(state[k].shape)} in the file, "
                          f"{list(own[k].shape)} in the model)")
         raise XaiError(f"{key}: {source} does not fit the model: " + "; ".join(parts))
+    if getattr(state, "_metadata", None) is None:  # safetensors and hand-built dicts: this version's layout
+        from collections import OrderedDict
+
+        state = OrderedDict(state)
+        state._metadata = getattr(model.state_dict(), "_metadata", None)  # type: ignore[attr-defined]
     model.load_state_dict(state)
