@@ -53,6 +53,8 @@ def test_enum_weights_come_from_the_torch_hub_cache(tmp_path):
     assert len(ext.class_names) == 1000 and ext.class_names[0] == "tench"
     assert ext.preprocess == {"resize": 256, "crop": 224, "mean": [0.485, 0.456, 0.406],
                               "std": [0.229, 0.224, 0.225], "interpolation": "bilinear"}
+    lower = build_external("torchvision:resnet18", "ResNet18_Weights.imagenet1k_v1")
+    assert torch.equal(lower.model.state_dict()["fc.weight"], state["fc.weight"])
     default = build_external("torchvision:resnet18", "DEFAULT", num_classes=4)
     assert torch.equal(default.model.state_dict()["conv1.weight"], state["conv1.weight"])
     assert default.class_names is None and default.notes == ["head fc replaced: 1000 -> 4 classes"]

@@ -33,7 +33,7 @@ def weights_enum(name: str, weights: str):
     enum = get_model_weights(name)
     member = weights.rpartition(".")[2]
     try:
-        return enum[member]
+        return enum[member] if member in enum.__members__ else enum[member.upper()]
     except KeyError:
         choices = [w.name for w in enum] + ["DEFAULT"]
         raise ConfigError(f"model.weights: '{weights}' is not a weights name of torchvision:{name}"
