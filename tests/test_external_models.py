@@ -126,7 +126,7 @@ def test_safetensors_file_and_the_missing_package(tmp_path, monkeypatch):
         build_external("torchvision:resnet18", str(file))
 
 
-def test_user_module_next_to_the_config_with_args(tmp_path):
+def test_user_module_next_to_the_config_with_args(tmp_path, monkeypatch):
     module = write_user_module(tmp_path)
     ext = build_external("tinynet:make_net", args={"width": 4}, num_classes=6, code_dir=tmp_path)
     assert ext.source_file == str(module.resolve()) and len(ext.source_sha256) == 64
@@ -136,7 +136,10 @@ def test_user_module_next_to_the_config_with_args(tmp_path):
     assert by_path.notes == ["head fc replaced: 5 -> 2 classes"]
     del sys.modules["tinynet"]
     with pytest.raises(ConfigError, match="cannot import 'tinynet'"):
-        build_external("tinynet:make_net")  # not on the path without code_dir
+        build_external("tinynet:make_net")  # not in the working folder, and no code_dir
+    monkeypatch.chdir(tmp_path)
+    assert build_external("tinynet:make_net", num_classes=2).model.fc.out_features == 2
+    assert str(tmp_path) not in sys.path
     with pytest.raises(ConfigError, match="no callable 'nothing'"):
         build_external("tinynet:nothing", code_dir=tmp_path)
 

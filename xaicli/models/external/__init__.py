@@ -23,8 +23,8 @@ def build_external(spec: str, weights: str | None = None, *, allow_download: boo
                    ) -> ExternalModel:
     """Build the model `spec` names with `weights` (None or 'none': random), `num_classes` outputs (None:
     the weights' own), `args` for a user module's factory. `code_dir`: folder a user module is imported
-    from first (the config's). `input_shape` (C, H, W): for the probe that detects Hugging Face style
-    outputs of a user module (default 3x224x224)."""
+    from first (the config's; None: the working folder). `input_shape` (C, H, W): for the probe that
+    detects Hugging Face style outputs of a user module (default 3x224x224)."""
     from xaicli.models.external.build import build
 
     return build(parse_spec(spec), spec, weights, allow_download=allow_download, num_classes=num_classes,

@@ -52,7 +52,8 @@ def _import_file(path: Path):
 
 def import_module(module: str, code_dir: str | Path | None):
     """The module named by a spec: a .py file (relative to code_dir, else the working folder) or a dotted
-    path (code_dir searched first). Errors raised by the user's code are reported in one line."""
+    path (code_dir, else the working folder, searched first). Errors raised by the user's code are reported
+    in one line."""
     try:
         if module.endswith(".py"):
             path = Path(module).expanduser()
@@ -62,7 +63,7 @@ def import_module(module: str, code_dir: str | Path | None):
                 raise ConfigError(f"model.name: module file {module} not found (looked in "
                                   f"{code_dir or '.'} and the working folder)")
             return _import_file(path.resolve())
-        with on_sys_path(code_dir):
+        with on_sys_path(code_dir or Path.cwd()):  # as `python -c "import module"` would find it
             return importlib.import_module(module)
     except ConfigError:
         raise
