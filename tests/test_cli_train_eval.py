@@ -97,6 +97,7 @@ def test_sample_on_a_classifier_run_exits_2(smoke_run):
 def test_list_and_dry_run():
     proc = xai("list", "models", check=True)
     assert {"mlp", "cnn", "fast_cnn"} <= set(proc.stdout.split())
+    assert "torchvision:NAME" in proc.stderr and "torchvision" not in proc.stdout
     proc = xai("list", "datasets", check=True)
     assert {"mnist", "fashion_mnist", "cifar10", "synthetic"} <= set(proc.stdout.split())
     dry = xai("train", SMOKE, "--dry-run", check=True)

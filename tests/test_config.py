@@ -37,7 +37,7 @@ def test_unknown_key_suggests_closest(override, expected):
 @pytest.mark.parametrize("text, expected", [
     ("train:\n  epochs: ten\n", "train.epochs: expected an integer, found 'ten'"),
     ("data:\n  batch_size: \"ten\"\n", "data.batch_size: expected an integer"),
-    ("train:\n  epochs: 0\n", "train.epochs: expected a value >= 1"),
+    ("train:\n  epochs: -1\n", "train.epochs: expected a value >= 0"),
     ("optim:\n  lr: -1\n", "optim.lr: expected a value > 0.0"),
     ("optim:\n  name: adamm\n", "did you mean 'adam'"),
     ("train:\n  compile: 1\n", "train.compile: expected true or false"),

@@ -332,6 +332,9 @@ def list_cmd(what: str | None = typer.Argument(None, metavar="[models|datasets|m
                 print(f"{name}:")
             for entry in names:
                 print(f"  {entry}" if what is None else entry)
+    if what in (None, "models"):  # on stderr: stdout stays one registry name a line
+        typer.echo("models from elsewhere: torchvision:NAME, timm:NAME (pip install -e \".[timm]\"), "
+                   "module.path:callable or file.py:callable (README: Models from elsewhere)", err=True)
 
 
 data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Check a folder or CSV of your own images.")

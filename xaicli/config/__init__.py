@@ -67,7 +67,9 @@ def apply_override(data: dict, key: str, value: Any, source: str) -> None:
     node[leaf] = value
 
 
-LEGACY_VALUES = {"data.val_split": 0.0}
+# keys added since a run may have been written, with the value that matches how that run was built
+LEGACY_VALUES = {"data.val_split": 0.0, "data.resize": 0, "model.weights": "none", "model.allow_download": False,
+                 "model.code_dir": "", "train.freeze": False}
 
 
 def upgrade(data: dict) -> dict:
@@ -95,7 +97,21 @@ def load(path: str | Path | None, overrides: Sequence[str] = (), resolved: bool 
         key, value = parse_override(text)
         apply_override(data, key, value, f"override {text!r}")
         origins[key] = f"override {text!r}"
-    return from_dict(data, Sources(str(path) if path is not None else "config", origins))
+    cfg = from_dict(data, Sources(str(path) if path is not None else "config", origins))
+    pin_code_dir(cfg, path)
+    return cfg
+
+
+def pin_code_dir(cfg: Config, path: str | Path | None) -> None:
+    """A `module.path:callable` model is imported from the config file's folder (the working folder for a
+    config given only as overrides): that folder is written into model.code_dir, so the run's resolved
+    config finds the same code again."""
+    from xaicli.models.external.spec import is_external, parse_spec
+
+    if cfg.model.code_dir or not is_external(cfg.model.name):
+        return
+    if parse_spec(cfg.model.name).source == "module":
+        cfg.model.code_dir = str(Path(path).resolve().parent if path is not None else Path.cwd().resolve())
 
 
 def to_dict(cfg: Config) -> dict:

@@ -48,6 +48,9 @@ class DataConfig:
     image_size: int = opt(0, "side of the square images in pixels: the shorter side resized (bilinear, "
                           "antialiased), then a centre crop (0: the dataset's own; folder/csv: the first "
                           "training image's shorter side, at most 256)", min=0, max=4096)
+    resize: int = opt(0, "shorter side the images are resized to before the centre crop to data.image_size "
+                      "(0: image_size itself, no border cropped; ImageNet weights: 256 for a 224 crop)", min=0,
+                      max=4096)
     channels: int = opt(0, "1 (grayscale) or 3 (RGB) (0: the dataset's own; folder/csv: 1 when the first "
                         "training image is grayscale, else 3)", choices=(0, 1, 3))
     mean: list = opt([], "per-channel normalisation mean, in [0, 1] units (empty: computed once from the "
@@ -67,8 +70,14 @@ class DataConfig:
 
 @dataclass
 class ModelConfig:
-    name: str = opt("fast_cnn", "model registry name (xai list models)")
+    name: str = opt("fast_cnn", "model registry name (xai list models), or a model from elsewhere: "
+                    "torchvision:NAME, timm:NAME, module.path:callable or file.py:callable (naming code runs it)")
     args: dict = opt({}, "keyword arguments for the model builder (for example width: 64)")
+    weights: str = opt("none", "external models: none (random), an enum name such as IMAGENET1K_V1 or DEFAULT "
+                       "(from the local torch hub cache), or a .pt/.pth/.safetensors state-dict file")
+    allow_download: bool = opt(False, "external models: fetch enum weights missing from the local cache")
+    code_dir: str = opt("", "module.path:callable: the folder its module is imported from first (empty: the "
+                        "config file's folder, written here when the config is read)")
 
 
 @dataclass
@@ -87,7 +96,9 @@ class OptimConfig:
 
 @dataclass
 class TrainConfig:
-    epochs: int = opt(10, "passes over the training set", min=1)
+    epochs: int = opt(10, "passes over the training set (0: no training; the run holds the model as built, "
+                      "for example an external model with its weights)", min=0)
+    freeze: bool = opt(False, "external models: train only the classifier head, the rest frozen")
     device: str = opt("auto", "auto, cpu, cuda, cuda:N or mps")
     precision: str = opt("32", "numeric precision", choices=("32", "bf16-mixed", "16-mixed"))
     compile: bool = opt(False, "wrap the model in torch.compile")

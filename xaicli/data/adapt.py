@@ -10,8 +10,9 @@ from xaicli.data.base import ImageData, channel_stats
 from xaicli.errors import ConfigError
 
 
-def convert(x: torch.Tensor, size: int, channels: int, chunk: int = 2048) -> torch.Tensor:
-    """uint8 (N, C, H, W) -> (N, channels, size, size): torchvision's Resize + CenterCrop, and grayscale
+def convert(x: torch.Tensor, size: int, channels: int, chunk: int = 2048, resize_to: int = 0) -> torch.Tensor:
+    """uint8 (N, C, H, W) -> (N, channels, size, size): torchvision's Resize(resize_to or size) + CenterCrop,
+    and grayscale
     (ITU-R 601 luma, as torchvision's rgb_to_grayscale) or replicated channels."""
     from torchvision.transforms.v2.functional import center_crop, resize, rgb_to_grayscale
 
@@ -20,8 +21,8 @@ def convert(x: torch.Tensor, size: int, channels: int, chunk: int = 2048) -> tor
         part = x[i:i + chunk]
         if part.shape[1] != channels:
             part = rgb_to_grayscale(part) if channels == 1 else part.expand(-1, 3, -1, -1)
-        if tuple(part.shape[-2:]) != (size, size):
-            part = center_crop(resize(part, [size], antialias=True), [size, size])
+        if tuple(part.shape[-2:]) != (size, size) or resize_to:
+            part = center_crop(resize(part, [resize_to or size], antialias=True), [size, size])
         out.append(part.contiguous())
     return torch.cat(out) if out else x.new_zeros((0, channels, size, size))
 
@@ -36,7 +37,8 @@ def apply_settings(data: ImageData, cfg) -> ImageData:
     """Convert an in-memory dataset to data.image_size / data.channels, then set the statistics."""
     c, h, w = data.shape
     size, channels = cfg.image_size or 0, cfg.channels or c
-    if (size and (h, w) != (size, size)) or channels != c:
+    resized = bool(cfg.resize) and not data.cache_files  # folder/csv data were decoded at data.resize already
+    if (size and (h, w) != (size, size)) or channels != c or resized:
         if data.cache_files:
             raise ConfigError(f"data.image_size / data.channels: {data.provenance.get('dataset')} data cannot be "
                               f"converted after decoding")
@@ -44,9 +46,9 @@ def apply_settings(data: ImageData, cfg) -> ImageData:
         for split in ("train", "val", "test"):
             x = getattr(data, f"x_{split}")
             if x is not None:
-                setattr(data, f"x_{split}", convert(x, size, channels))
+                setattr(data, f"x_{split}", convert(x, size, channels, resize_to=cfg.resize))
         data.mean, data.std = channel_stats(data.x_train)
-        data.provenance.update(image_size=size, channels=channels)
+        data.provenance.update(image_size=size, channels=channels, **({"resize": cfg.resize} if cfg.resize else {}))
     c = data.shape[0]
     if cfg.mean:
         data.mean = _given(cfg.mean, c, "data.mean")

@@ -56,12 +56,13 @@ def cache_root(setting: str) -> Path:
     return Path(base) / "xai"
 
 
-def split_key(files: list[tuple[str, int]], size: int, channels: int) -> str:
+def split_key(files: list[tuple[str, int]], size: int, channels: int, resize_to: int = 0) -> str:
     """A digest of everything the decoded split depends on; a missing file counts with size -1."""
     import torchvision
 
+    resized = f" resize {resize_to}" if resize_to else ""  # keys of caches without one stay as they were
     h = hashlib.sha256(f"xai-cache {CACHE_VERSION} torchvision {torchvision.__version__} size {size} "
-                       f"channels {channels}\n".encode())
+                       f"channels {channels}{resized}\n".encode())
     for path, label in files:
         try:
             st = os.stat(path)
@@ -103,9 +104,9 @@ def open_split(folder: Path) -> CachedSplit:
 
 
 def load_or_build(files: list[tuple[str, int]], size: int, channels: int, root: Path, workers: int,
-                  what: str) -> CachedSplit:
+                  what: str, resize_to: int = 0) -> CachedSplit:
     """The split's cache, decoding it first when no process has (`what` names it in messages)."""
-    key = split_key(files, size, channels)
+    key = split_key(files, size, channels, resize_to)
     folder = root / key
     if (folder / "info.json").is_file():
         return open_split(folder)
@@ -118,11 +119,12 @@ def load_or_build(files: list[tuple[str, int]], size: int, channels: int, root: 
                        f"set data.cache_dir to a writable folder") from None
     with exclusive(lock, what):
         if not (folder / "info.json").is_file():
-            build(files, size, channels, folder, workers, what)
+            build(files, size, channels, folder, workers, what, resize_to)
     return open_split(folder)
 
 
-def build(files: list[tuple[str, int]], size: int, channels: int, folder: Path, workers: int, what: str) -> None:
+def build(files: list[tuple[str, int]], size: int, channels: int, folder: Path, workers: int, what: str,
+          resize_to: int = 0) -> None:
     """Decode `files` into `folder` (under the caller's lock): a temporary folder renamed at the end."""
     for stale in folder.parent.glob(f".{folder.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
@@ -132,7 +134,7 @@ def build(files: list[tuple[str, int]], size: int, channels: int, folder: Path, 
         t0 = time.perf_counter()
         images = np.lib.format.open_memmap(tmp / "images.npy", mode="w+", dtype=np.uint8,
                                            shape=(len(files), channels, size, size))
-        bad, sums, sumsq = decode_all(files, size, channels, images, workers, what)
+        bad, sums, sumsq = decode_all(files, size, channels, images, workers, what, resize_to)
         keep = np.ones(len(files), dtype=bool)
         keep[[i for i, _ in bad]] = False
         if not keep.all():
@@ -170,7 +172,7 @@ def compact(images: np.ndarray, keep: np.ndarray, path: Path) -> np.ndarray:
 
 
 def decode_all(files: list[tuple[str, int]], size: int, channels: int, out: np.ndarray, workers: int,
-               what: str) -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
+               what: str, resize_to: int = 0) -> tuple[list[tuple[int, str]], np.ndarray, np.ndarray]:
     """Decode every file into its row of `out` with a pool of `workers` threads (torchvision's decoders
     release the GIL); returns the bad rows with their reasons and the per-channel pixel sums."""
     from xaicli.viz.counter import Counter
@@ -180,7 +182,7 @@ def decode_all(files: list[tuple[str, int]], size: int, channels: int, out: np.n
         bad = []
         for i in range(start, stop):
             try:
-                out[i] = decode_file(files[i][0], size, channels).numpy()
+                out[i] = decode_file(files[i][0], size, channels, resize_to).numpy()
             except BadImage as exc:
                 bad.append((i, str(exc)))  # its row stays zero: it adds nothing to the sums
         rows = np.asarray(out[start:stop]).reshape(stop - start, channels, -1)

@@ -106,12 +106,13 @@ def _decode_pil(raw: torch.Tensor, channels: int) -> torch.Tensor:
     return torch.from_numpy(a.copy()).reshape(a.shape[0], a.shape[1], channels).permute(2, 0, 1).contiguous()
 
 
-def fit(x: torch.Tensor, size: int) -> torch.Tensor:
-    """torchvision's Resize(size) (shorter side to `size`, bilinear, antialiased) then CenterCrop(size)."""
+def fit(x: torch.Tensor, size: int, resize_to: int = 0) -> torch.Tensor:
+    """torchvision's Resize(resize_to or size) (shorter side, bilinear, antialiased) then CenterCrop(size)."""
     from torchvision.transforms.v2.functional import center_crop, resize
 
-    if tuple(x.shape[-2:]) != (size, size):
-        x = center_crop(resize(x, [size], antialias=True), [size, size])
+    side = resize_to or size
+    if tuple(x.shape[-2:]) != (size, size) or (resize_to and min(x.shape[-2:]) != resize_to):
+        x = center_crop(resize(x, [side], antialias=True), [size, size])
     return x.contiguous()
 
 
@@ -129,9 +130,10 @@ def read_file(path: str | Path) -> torch.Tensor:
         raise BadImage(f"cannot read ({_short(exc)})") from None
 
 
-def decode_file(path: str | Path, size: int, channels: int) -> torch.Tensor:
-    """The image at `path` fitted to size x size. Raises BadImage (a missing file included)."""
-    return fit(decode_bytes(read_file(path), channels), size)
+def decode_file(path: str | Path, size: int, channels: int, resize_to: int = 0) -> torch.Tensor:
+    """The image at `path` fitted to size x size (its shorter side first resized to `resize_to` when given).
+    Raises BadImage (a missing file included)."""
+    return fit(decode_bytes(read_file(path), channels), size, resize_to)
 
 
 def probe(path: str | Path) -> tuple[int, int, bool]:

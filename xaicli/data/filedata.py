@@ -73,7 +73,7 @@ def load_file_dataset(files: FileList, data_cfg, validation: bool, name: str) ->
     root = cache_root(cfg.cache_dir)
     workers = decode_workers(cfg.workers)
     cached: dict[str, CachedSplit] = {
-        split: load_or_build(split_files, size, channels, root, workers, f"{name} {split} split")
+        split: load_or_build(split_files, size, channels, root, workers, f"{name} {split} split", cfg.resize)
         for split, split_files in files.splits.items() if split_files}
     bad = [b for split in cached.values() for b in split.bad]
     if bad and not cfg.skip_bad:
@@ -97,6 +97,7 @@ def load_file_dataset(files: FileList, data_cfg, validation: bool, name: str) ->
         raise XaiError(f"data.root {files.source}: no training image could be decoded")
     mean, std = cached["train"].stats()
     provenance = {"dataset": name, "source": "local", "path": str(files.source), "image_size": size,
+                  **({"resize": cfg.resize} if cfg.resize else {}),
                   "channels": channels, "geometry": chosen, "splits": files.roles,
                   "cache": {part: str(c.path.parent) for part, c in cached.items()},
                   "train_images": len(split("train")[1]), "test_images": len(split("test")[1]),

@@ -15,7 +15,16 @@ MODELS = Registry("model", modules={
 
 
 def check_model_args(name: str, args: dict) -> None:
-    """An unknown model name or `model.args` key is a config error with a suggestion (no model is built)."""
+    """An unknown model name or `model.args` key is a config error with a suggestion (no model is built).
+    A model from elsewhere (torchvision:, timm:, module:callable) is checked when it is built."""
+    from xaicli.models.external.spec import is_external, parse_spec
+
+    if is_external(name):
+        spec = parse_spec(name)
+        if args and spec.source != "module":
+            raise ConfigError(f"model.args: {name} takes no arguments (model.args is for module.path:callable); "
+                              f"found {sorted(args)}")
+        return
     builder = MODELS.get(name, key="model.name")
     params = inspect.signature(builder).parameters
     accepted = [p for p in params if p not in ("in_shape", "num_classes")]
@@ -44,5 +53,10 @@ def build_model(name: str, in_shape: tuple[int, int, int], num_classes: int, arg
 
 def model_kind(name: str) -> str:
     """The run kind a model trains as ('classifier', 'gan'), declared when it was registered: the name of
-    its task in the TASKS registry (xaicli/tasks)."""
+    its task in the TASKS registry (xaicli/tasks). Models from elsewhere are classifiers."""
+    from xaicli.models.external.spec import is_external, parse_spec
+
+    if is_external(name):
+        parse_spec(name)
+        return "classifier"
     return MODELS.info(name, key="model.name")["kind"]

@@ -41,13 +41,35 @@ def restore(target: str | Path, checkpoint: str | None = None, device: str | Non
     if data is not None and recorded is not None:
         data.class_names = check_classes(run_dir, recorded, data.class_names)
     cfg.train.compile = False  # evaluation runs eagerly
-    task = build_task(cfg, data, dev, total_steps=1)
+    task = build_task(architecture_only(cfg), data, dev, total_steps=1)
+    warn_if_module_changed(run_dir, task)
     check_compatible(state, cfg, task, ckpt)
     check_run_config(state, cfg, ckpt, run_dir)
     check_finite_weights(state, ckpt)
     task.load_state_dict(state, weights_only=True)
     task.train(False)
     return Restored(run_dir, ckpt, cfg, data, task, state, digest)
+
+
+def warn_if_module_changed(run_dir: Path, task) -> None:
+    """A user module (module.path:callable) whose file differs from the one training recorded: one warning."""
+    from xaicli.models.external.for_task import module_change
+    from xaicli.runs.preflight import run_meta
+    from xaicli.viz import console
+
+    change = module_change(run_meta(run_dir).get("external_model") or {}, task.model_provenance())
+    if change:
+        console.warn(change)
+
+
+def architecture_only(cfg):
+    """The run's config without external weights (they come from the checkpoint) and without freezing
+    (evaluation and explanation train nothing)."""
+    from xaicli.models.external.for_task import without_weights
+
+    built = without_weights(cfg)
+    built.train.freeze = False
+    return built
 
 
 def load_run_data(cfg, run_dir: Path, data_source: str | None):

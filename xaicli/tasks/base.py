@@ -194,6 +194,10 @@ class Task:
                     group["lr"] = self.cfg.optim.lr
         self.build_schedules(total_steps)
 
+    def model_provenance(self) -> dict:
+        """What meta.json's run section records about where the model came from (external models)."""
+        return {}
+
     def epoch_files(self, epoch: int) -> list[str]:
         """The files on_epoch_end writes for `epoch` (0-based), relative to the run directory: a resume
         at the end of that epoch writes those a stopped run could not."""

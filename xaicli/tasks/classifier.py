@@ -7,6 +7,7 @@ import torch.nn.functional as F
 
 from xaicli.data.loader import Normalizer, eval_batches
 from xaicli.models import build_model
+from xaicli.models.external.spec import is_external
 from xaicli.tasks import TASKS
 from xaicli.tasks.base import Task, autocast, make_optimizer, unwrap
 
@@ -20,7 +21,14 @@ class ClassifierTask(Task):
 
     def __init__(self, cfg, data, device: torch.device, total_steps: int, graph_safe: bool = False) -> None:
         super().__init__(cfg, data, device, total_steps, graph_safe)
-        model = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
+        self.external = None  # an ExternalModel (xaicli/models/external) for torchvision:, timm:, module:callable
+        if is_external(cfg.model.name):
+            from xaicli.models.external.for_task import build_for_run
+
+            self.external = build_for_run(cfg, data)
+            model = self.external.model.to(device)
+        else:
+            model = build_model(cfg.model.name, data.shape, data.num_classes, cfg.model.args).to(device)
         # on a CPU, oneDNN's convolutions are faster on channels-last tensors: about 20% per step for
         # fast_cnn and 5% for cnn at batch 64 on the CI machine; GPUs keep PyTorch's default layout
         self.memory_format = torch.contiguous_format
@@ -33,6 +41,13 @@ class ClassifierTask(Task):
                                                      graph_safe=self.graph_safe)}
         self.build_schedules(total_steps)
         self.forward = torch.compile(model) if cfg.train.compile else model
+
+    def model_provenance(self) -> dict:
+        if self.external is None:
+            return {}
+        from xaicli.models.external.for_task import provenance
+
+        return {"external_model": provenance(self.external, self.cfg.model)}
 
     @property
     def model(self) -> torch.nn.Module:

@@ -46,11 +46,13 @@ class Setup:
         return self.dist is None or self.dist.rank == 0
 
 
-def build_setup(cfg, dist=None) -> Setup:
+def build_setup(cfg, dist=None, resuming: bool = False) -> Setup:
+    """Data, stream and task; a resume builds the model without external weights (its checkpoint has them)."""
     import torch
 
     from xaicli.data.loader import make_train_stream
     from xaicli.data.registry import load_run_data
+    from xaicli.models.external.for_task import without_weights
     from xaicli.tasks import build_task
     from xaicli.training.cuda_graphs import graph_plan
     from xaicli.training.device import resolve_device
@@ -63,11 +65,12 @@ def build_setup(cfg, dist=None) -> Setup:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} must be divisible by the "
                           f"{world} processes (it is the global batch)")
     stream = make_train_stream(data, cfg.data, device, cfg.seed, rank=dist.rank if dist else 0, world_size=world)
-    if len(stream) == 0:
+    if len(stream) == 0 and cfg.train.epochs:
         raise ConfigError(f"data.batch_size: {cfg.data.batch_size} is larger than the {len(data.x_train)} "
                           f"training images, so an epoch has no full batch; lower it or set data.drop_last=false")
     captured, notice = graph_plan(cfg, device, distributed=dist is not None)
-    task = build_task(cfg, data, device, len(stream) * cfg.train.epochs, graph_safe=captured)
+    built = without_weights(cfg) if resuming else cfg
+    task = build_task(built, data, device, len(stream) * cfg.train.epochs, graph_safe=captured)
     if dist is not None:
         task.wrap_ddp(dist.wrap)
     return Setup(cfg, device, data, stream, task, captured, notice, dist)
@@ -115,7 +118,7 @@ def train_holding(cfg, run_dir: str | None, resume: str | None, dist, stop: Stop
 
     check_training_request(cfg, run_dir, resume)
     started = time.perf_counter()
-    s = build_setup(cfg, dist)
+    s = build_setup(cfg, dist, resuming=resume is not None)
     path, resuming = (dist.broadcast_run(lambda: prepare_run(cfg, run_dir, resume, held)) if dist is not None
                       else prepare_run(cfg, run_dir, resume, held))
     state = TrainState(len(s.stream), *s.task.monitor)
@@ -184,6 +187,7 @@ def start(s: Setup, path: Path, state: TrainState, resuming: bool, extended: dic
                            "world_size": world, "steps_per_epoch": state.steps_per_epoch,
                            "step": "cuda_graph" if s.captured else "eager",
                            **({"extended": extended} if extended else {}),
+                           **s.task.model_provenance(),
                            **({"cpu_allocator": applied()} if applied() else {})})
     except OSError as exc:
         raise XaiError(f"{write_failure(exc)}; nothing was trained") from None
@@ -262,6 +266,10 @@ def run_epochs(s: Setup, state: TrainState, checkpoints: Checkpointer, writer, s
     from xaicli.training.progress import Progress
 
     cfg, dist = s.cfg, s.dist
+    if cfg.train.epochs == 0:  # a run without training: the model as built (external weights), saved once
+        checkpoints.save("best.pt", state)
+        checkpoints.save("last.pt", state)
+        return
     step_fn = make_step(s.task, s.captured)
     with Progress(cfg.train.epochs, state.steps_per_epoch, enabled=s.rank0) as progress:
         for epoch in range(state.epoch, cfg.train.epochs):

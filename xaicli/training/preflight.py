@@ -15,6 +15,21 @@ def check_training_request(cfg, run_dir: str | Path | None = None, resume: str |
 
     task_class(cfg.model.name)
     check_model_args(cfg.model.name, cfg.model.args)
+    check_external_settings(cfg)
     DATASETS.get(cfg.data.name, key="data.name")
     if run_dir is not None and resume is None:
         check_new_run_dir(run_dir)
+
+
+def check_external_settings(cfg) -> None:
+    """model.weights, model.allow_download and train.freeze are for models from elsewhere."""
+    from xaicli.errors import ConfigError
+    from xaicli.models.external.spec import is_external
+
+    if is_external(cfg.model.name):
+        return
+    settings = (("model.weights", cfg.model.weights, "none"), ("train.freeze", cfg.train.freeze, False))
+    for key, value, default in settings:
+        if value != default:
+            raise ConfigError(f"{key}: {value!r} is for models from elsewhere (torchvision:NAME, timm:NAME, "
+                              f"module.path:callable); model '{cfg.model.name}' is one of xai's own")
