@@ -182,3 +182,15 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     table = metric_table(result["methods"])
     assert "peak |map| &uarr;" in table and "<td class='not run'>" in table
     assert "deletion AUC &darr;" in scorecard_html(result["scorecard"])
+
+
+def test_the_report_names_each_image_once(tmp_path):
+    from xaicli.explain import render, report
+
+    labels = {"7": "#7 pred 1 (0.98), label 1, target 1"}
+    image, attr = torch.rand(1, 12, 12).numpy(), torch.rand(1, 12, 12).numpy()
+    render.save_overlay(tmp_path / "saliency" / "7.png", image, attr, False)
+    (tmp_path / "grid.png").write_bytes((tmp_path / "saliency" / "7.png").read_bytes())
+    page = report.section_html(tmp_path, "classifier", {"methods": {"saliency": {}}, "labels": labels})
+    assert page.count("#7") == 2 and "#7: #7" not in page  # the list under the grid and the overlay's title
+    assert "title='saliency: #7 pred 1 (0.98), label 1, target 1'" in page
