@@ -19,6 +19,7 @@ import warnings
 
 import numpy as np
 import torch
+from model_passes import counted
 
 METHODS = ("saliency", "input_x_gradient", "guided_backprop", "gradcam", "integrated_gradients", "smoothgrad")
 
@@ -36,24 +37,28 @@ def _batch(run: str, images: int):
     return batch, methods, settings_from(ecfg)
 
 
-def ours(batch, method, maps: torch.Tensor, settings) -> tuple[dict, float]:
-    """Every default measure of the scorecard for one method: its metrics and seconds."""
+def ours(batch, method, maps: torch.Tensor, settings) -> tuple[dict, dict, dict]:
+    """Every default measure of the scorecard for one method: its metrics, and each measure's
+    seconds and model passes."""
     from xaicli.explain import measures
     from xaicli.explain.measures.base import Context
 
-    t0 = time.perf_counter()
     ctx = Context(method, batch.model, batch.inputs, maps, batch.target, batch.fill, batch.score,
                   method.accepts({**batch.params, "seed": settings.seed}), settings, 0.0)
     metrics: dict = {}
+    seconds, passes = {}, {}
     for each in measures.active(settings):
-        found = each(ctx)
+        with counted(batch.model) as passes[each.name]:
+            t0 = time.perf_counter()
+            found = each(ctx)
+            seconds[each.name] = time.perf_counter() - t0
         metrics.setdefault("per_image", {}).update(found.pop("per_image", {}))
         metrics.update(found)
-    return metrics, time.perf_counter() - t0
+    return metrics, seconds, passes
 
 
-def quantus_measures(batch, method, a: np.ndarray, settings) -> dict:
-    """Quantus's time for each measure it has, on the same maps."""
+def quantus_measures(batch, method, a: np.ndarray, settings) -> tuple[dict, dict]:
+    """Quantus's time and model passes for each measure it has, on the same maps."""
     import quantus
 
     x, y = batch.inputs.cpu().numpy(), batch.target.cpu().numpy()
@@ -90,44 +95,75 @@ def quantus_measures(batch, method, a: np.ndarray, settings) -> dict:
         "sparseness": (quantus.Sparseness(disable_warnings=True), np.abs(a), {}),
         "complexity": (quantus.Complexity(disable_warnings=True), np.abs(a), {}),
     }
-    seconds = {}
+    seconds, passes = {}, {}
     for name, (metric, maps, extra) in jobs.items():
-        t0 = time.perf_counter()
-        with warnings.catch_warnings():
+        with counted(batch.model) as passes[name], warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            t0 = time.perf_counter()
             metric(model=batch.model, x_batch=x, y_batch=y, a_batch=maps, device="cpu", batch_size=n, **extra)
-        seconds[name] = round(time.perf_counter() - t0, 3)
-    return seconds
+            seconds[name] = round(time.perf_counter() - t0, 3)
+    return seconds, passes
 
 
-def race_scorecard(run: str, images: int) -> None:
+def _passes(tallies) -> dict:
+    return {"grad": sum(t["grad"] for t in tallies), "no_grad": sum(t["no_grad"] for t in tallies)}
+
+
+def _rounded(seconds: dict) -> dict:
+    return {k: round(v, 3) for k, v in seconds.items()}
+
+
+def race_scorecard(run: str, images: int, names: tuple[str, ...] = METHODS) -> None:
     """Per method, ours then Quantus (so a change in the machine's load hits both alike); then the
-    random reference and the scorecard, counted in our total."""
+    random reference and the scorecard, counted in our total. Beside the times, the images each
+    side put through the model (with gradients: a method's map; without: a perturbed image scored)
+    and the least time those passes take on this device (model_passes.py): `ratio_bound` is
+    Quantus's time over our passes' floor, the most any implementation of our scorecard that does
+    the passes its measures define could reach against this Quantus time."""
+    from model_passes import counted, floor_seconds, seconds_per_image
+
+    from xaicli.explain.chunks import chunk_size
     from xaicli.explain.pipeline import scorecard
     from xaicli.runs.meta import device_name
 
     batch, methods, settings = _batch(run, images)
+    methods = [m for m in methods if m.name in names]
     maps = {m.name: m(batch.model, batch.inputs, batch.target, **m.accepts({**batch.params, "seed": 0})).detach()
             for m in methods}
     name = device_name(batch.inputs.device)
-    results, total_ours, total_q = {}, 0.0, 0.0
+    chunk = chunk_size(batch.model, batch.inputs, settings.budget_mb)
+    speed = seconds_per_image(batch.model, batch.inputs, batch.target, chunk)
+    results, total_ours, total_q, ours_tallies, q_tallies = {}, 0.0, 0.0, [], []
     for m in methods:
-        results[m.name], seconds = ours(batch, m, maps[m.name], settings)
-        q = quantus_measures(batch, m, maps[m.name].float().cpu().numpy(), settings)
-        total_ours += seconds
+        results[m.name], seconds, passes = ours(batch, m, maps[m.name], settings)
+        q, q_passes = quantus_measures(batch, m, maps[m.name].float().cpu().numpy(), settings)
+        total_ours += sum(seconds.values())
         total_q += sum(q.values())
+        ours_tallies += passes.values()
+        q_tallies += q_passes.values()
         print(json.dumps({"figure": "scorecard", "method": m.name, "images": len(batch.inputs), "device": name,
-                          "threads": torch.get_num_threads(), "ours_s": round(seconds, 3),
-                          "quantus_s": round(sum(q.values()), 3), "quantus_by_measure": q,
-                          "ratio": round(sum(q.values()) / seconds, 2)}), flush=True)
-    t0 = time.perf_counter()
-    scorecard(results, batch, settings)
-    card_s = time.perf_counter() - t0
+                          "threads": torch.get_num_threads(), "ours_s": round(sum(seconds.values()), 3),
+                          "quantus_s": round(sum(q.values()), 3), "ours_by_measure": _rounded(seconds),
+                          "quantus_by_measure": q, "ours_passes": passes, "quantus_passes": q_passes,
+                          "ratio": round(sum(q.values()) / sum(seconds.values()), 2)}), flush=True)
+    with counted(batch.model) as reference_passes:
+        t0 = time.perf_counter()
+        scorecard(results, batch, settings)
+        card_s = time.perf_counter() - t0
     total_ours += card_s
+    ours_tallies.append(reference_passes)
+    later = seconds_per_image(batch.model, batch.inputs, batch.target, chunk)  # the fastest of two: a floor
+    speed = {k: min(speed[k], later[k]) for k in speed}
+    ours_passes, q_passes = _passes(ours_tallies), _passes(q_tallies)
+    ours_floor, q_floor = floor_seconds(ours_passes, speed), floor_seconds(q_passes, speed)
     print(json.dumps({"figure": "scorecard", "method": "all", "methods": [m.name for m in methods],
                       "images": len(batch.inputs), "device": name, "threads": torch.get_num_threads(),
                       "ours_s": round(total_ours, 3), "ours_reference_and_card_s": round(card_s, 3),
-                      "quantus_s": round(total_q, 3), "ratio": round(total_q / total_ours, 2)}), flush=True)
+                      "quantus_s": round(total_q, 3), "ratio": round(total_q / total_ours, 2),
+                      "ours_passes": ours_passes, "quantus_passes": q_passes,
+                      "ms_per_image": {k: round(1000 * v, 4) for k, v in speed.items()}, "chunk": chunk,
+                      "ours_floor_s": round(ours_floor, 3), "quantus_floor_s": round(q_floor, 3),
+                      "ratio_bound": round(total_q / ours_floor, 2)}), flush=True)
 
 
 def race_road(run: str, images: int, device: str | None = None) -> None:

@@ -62,6 +62,27 @@ def test_chunked_curves_equal_unchunked():
     torch.testing.assert_close(a, b)
 
 
+def test_curves_score_each_end_once_and_every_inner_point_as_its_perturbed_image():
+    """The two ends of both curves (the image, the fill image) are scored once, not once per curve:
+    2 x (steps - 1) perturbed images per image, the images themselves and one fill image."""
+    model, x = tiny_cnn(), tiny_inputs()
+    target = torch.tensor([0, 1, 2])
+    ranks = pixel_ranks(torch.randn_like(x))
+    seen = []
+    handle = model.register_forward_pre_hook(lambda module, args: seen.append(len(args[0])))
+    dele, ins = curves(model, x, ranks, target, fill=0.0, steps=4, chunk=1000)
+    handle.remove()
+    assert sum(seen) == 2 * 3 * 3 + 3 + 1
+    pixels = x.shape[2] * x.shape[3]
+    with torch.no_grad():
+        for k in range(1, 4):
+            removed = (ranks < round(pixels * k / 4)).view(3, 1, *x.shape[2:])
+            deleted = model(x.masked_fill(removed, 0.0)).softmax(1)[torch.arange(3), target]
+            inserted = model(torch.where(removed, x, torch.zeros_like(x))).softmax(1)[torch.arange(3), target]
+            torch.testing.assert_close(dele[:, k], deleted)
+            torch.testing.assert_close(ins[:, k], inserted)
+
+
 def _edge_detector(model, inputs, target=None, **_):
     """A 'method' that never looks at the model: the Sobel gradient magnitude of the input."""
     kx = torch.tensor([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]).view(1, 1, 3, 3)
@@ -161,3 +182,15 @@ def test_a_measure_added_to_the_list_reaches_metrics_csv_and_the_report(tmp_path
     table = metric_table(result["methods"])
     assert "peak |map| &uarr;" in table and "<td class='not run'>" in table
     assert "deletion AUC &darr;" in scorecard_html(result["scorecard"])
+
+
+def test_the_report_names_each_image_once(tmp_path):
+    from xaicli.explain import render, report
+
+    labels = {"7": "#7 pred 1 (0.98), label 1, target 1"}
+    image, attr = torch.rand(1, 12, 12).numpy(), torch.rand(1, 12, 12).numpy()
+    render.save_overlay(tmp_path / "saliency" / "7.png", image, attr, False)
+    (tmp_path / "grid.png").write_bytes((tmp_path / "saliency" / "7.png").read_bytes())
+    page = report.section_html(tmp_path, "classifier", {"methods": {"saliency": {}}, "labels": labels})
+    assert page.count("#7") == 2 and "#7: #7" not in page  # the list under the grid and the overlay's title
+    assert "title='saliency: #7 pred 1 (0.98), label 1, target 1'" in page

@@ -57,13 +57,13 @@ def warnings_html(section: dict) -> str:
 
 
 def overlays_html(folder: Path, methods: dict, labels: dict[str, str]) -> str:
-    """A row of overlays per method; each image's title says its prediction, label and target by class name."""
+    """A row of overlays per method; each image's title says its number, prediction, label and target by
+    class name (its row label, which starts with the number)."""
     rows = []
     for name in methods:
         files = sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
-        imgs = "".join(f"<img src='{data_uri(p)}' title='{html.escape(name)} #{p.stem}"
-                       f"{html.escape(': ' + labels[p.stem]) if p.stem in labels else ''}' alt='{p.stem}'>"
-                       for p in files)
+        imgs = "".join(f"<img src='{data_uri(p)}' title='{html.escape(name)}: "
+                       f"{html.escape(labels.get(p.stem, '#' + p.stem))}' alt='{p.stem}'>" for p in files)
         rows.append(f"<div class='row'><b>{html.escape(name)}</b>{imgs}</div>")
     return "".join(rows)
 
@@ -82,8 +82,8 @@ def section_html(root: Path, key: str, section: dict) -> str:
             if (folder / name).is_file():
                 parts.append(f"<p><img class='wide' src='{data_uri(folder / name)}' alt='{name}'></p>")
             if name == "grid.png" and section.get("labels"):
-                parts.append("<p class='meta'>" + "<br>".join(f"#{html.escape(k)}: {html.escape(v)}"
-                                                               for k, v in section["labels"].items()) + "</p>")
+                parts.append("<p class='meta'>" + "<br>".join(html.escape(v) for v in section["labels"].values())
+                             + "</p>")  # each label starts with its image's number
         parts.append(overlays_html(folder, section["methods"], section.get("labels", {})))
     for png in section.get("figures", []):
         parts.append(f"<p><img class='wide' src='{data_uri(folder / png)}' alt='{html.escape(png)}'></p>")

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 
 from xaicli.explain.measures.base import Context, measure, per_image, score
-from xaicli.explain.measures.perturb import area, scores_per_step, unit_masks
+from xaicli.explain.measures.perturb import area, curve_ends, scores_per_step, unit_masks
 from xaicli.explain.measures.ranks import descending_ranks, pixel_map
 from xaicli.explain.measures.reference import random_maps
 
@@ -24,9 +24,10 @@ def pixel_ranks(maps: torch.Tensor, seed: int | None = None) -> torch.Tensor:
 
 def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float, steps: int = 20,
            score: str = "softmax", budget_mb=None, chunk=None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(deletion, insertion) probabilities, each (N, steps + 1), at 0, 1/steps, ..., 1 of the pixels."""
+    """(deletion, insertion) probabilities, each (N, steps + 1), at 0, 1/steps, ..., 1 of the pixels;
+    the ends (the image itself, the fill image) scored once for both curves (perturb.curve_ends)."""
     _, _, h, w = inputs.shape
-    counts = torch.round(torch.linspace(0, h * w, steps + 1, device=inputs.device)).long()
+    counts = torch.round(torch.linspace(0, h * w, steps + 1, device=inputs.device)).long()[1:-1]
     units = torch.arange(h * w, device=inputs.device)
 
     def perturb(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
@@ -34,8 +35,9 @@ def curves(model, inputs: torch.Tensor, ranks: torch.Tensor, target, fill: float
         x = inputs[img]
         return torch.cat([x.masked_fill(chosen, fill), torch.where(chosen, x, torch.full_like(x, fill))])
 
-    probs, _ = scores_per_step(model, inputs, target, steps + 1, 2, perturb, score, budget_mb, chunk)
-    return probs[:, 0], probs[:, 1]
+    probs, _ = scores_per_step(model, inputs, target, steps - 1, 2, perturb, score, budget_mb, chunk)
+    whole, empty = (e.unsqueeze(1) for e in curve_ends(model, inputs, target, fill, score, budget_mb, chunk))
+    return torch.cat([whole, probs[:, 0], empty], 1), torch.cat([empty, probs[:, 1], whole], 1)
 
 
 def faithfulness(model, inputs, maps, target, fill: float, steps: int = 20, score: str = "softmax",

@@ -12,7 +12,7 @@ import torch
 from torch.nn import functional as F
 
 from xaicli.explain.measures.base import Context, measure, per_image, score
-from xaicli.explain.measures.perturb import area, scores_per_step, unit_masks
+from xaicli.explain.measures.perturb import area, curve_ends, scores_per_step, unit_masks
 from xaicli.explain.measures.ranks import descending_ranks, pixel_map
 
 
@@ -34,18 +34,19 @@ def patch_scores(maps: torch.Tensor, patch: int) -> torch.Tensor:
 def flipping_curve(model, inputs: torch.Tensor, maps: torch.Tensor, target, fill: float, patch: int = 4,
                    steps: int = 20, score: str = "softmax", budget_mb=None, chunk=None,
                    seed: int | None = 0) -> torch.Tensor:
-    """(N, steps + 1) probability with 0, 1/steps, ..., all of the patches set to `fill`; patches of
-    equal attribution in a random order (None: in reading order)."""
+    """(N, steps + 1) probability with 0, 1/steps, ..., all of the patches set to `fill` (the ends from
+    perturb.curve_ends); patches of equal attribution in a random order (None: in reading order)."""
     _, _, h, w = inputs.shape
     units = patch_units(h, w, patch, inputs.device)
     ranks = descending_ranks(patch_scores(maps, patch), seed)
-    counts = torch.round(torch.linspace(0, ranks.shape[1], steps + 1, device=inputs.device)).long()
+    counts = torch.round(torch.linspace(0, ranks.shape[1], steps + 1, device=inputs.device)).long()[1:-1]
 
     def perturb(img: torch.Tensor, step: torch.Tensor) -> torch.Tensor:
         return inputs[img].masked_fill(unit_masks(ranks[img], units, counts[step], (h, w)), fill)
 
-    probs, _ = scores_per_step(model, inputs, target, steps + 1, 1, perturb, score, budget_mb, chunk)
-    return probs[:, 0]
+    probs, _ = scores_per_step(model, inputs, target, steps - 1, 1, perturb, score, budget_mb, chunk)
+    whole, empty = (e.unsqueeze(1) for e in curve_ends(model, inputs, target, fill, score, budget_mb, chunk))
+    return torch.cat([whole, probs[:, 0], empty], 1)
 
 
 @measure("pixel_flipping", score("pixel_flipping", "pixel flipping", "lower", "faithfulness"))

@@ -45,10 +45,22 @@ def scores_per_step(model, inputs: torch.Tensor, target, steps: int, variants: i
         here = (columns == step.view(-1, 1)).float()  # (K, steps)
         return values.unsqueeze(-1) * here[:, None, None, :]
 
-    with parameters_frozen(model), torch.no_grad():
+    with parameters_frozen(model), torch.inference_mode():
         size = max(1, chunk_size(model, inputs, budget_mb, chunk) // variants)  # forward only, `variants` images
         out = sum_per_image(torch.zeros(n, variants, 2, steps, device=inputs.device), steps, size, compute)
     return out[:, :, 0], out[:, :, 1]
+
+
+def curve_ends(model, inputs: torch.Tensor, target, fill: float, score: str = "softmax", budget_mb=None,
+               chunk=None) -> tuple[torch.Tensor, torch.Tensor]:
+    """(N,) the target's probability on the images as they are and on an image of `fill` alone: the
+    two ends of every deletion, insertion and pixel-flipping curve (nothing removed, everything
+    removed), which no ranking changes. The fill image is one image scored once for every target."""
+    whole, _ = scores_per_step(model, inputs, target, 1, 1, lambda img, step: inputs[img], score, budget_mb, chunk)
+    with parameters_frozen(model), torch.inference_mode():
+        out = model(torch.full_like(inputs[:1], fill)).expand(len(inputs), -1)
+        empty = probability(out, expand_target(target, len(inputs), inputs.device), score)
+    return whole[:, 0, 0], empty.float()
 
 
 def unit_masks(ranks: torch.Tensor, units: torch.Tensor, counts: torch.Tensor, shape: tuple,
