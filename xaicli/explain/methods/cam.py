@@ -8,18 +8,20 @@ import torch
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, hooks, parameters_frozen, select, upsample
-from xaicli.explain.layers import cam_layer
+from xaicli.explain.grids import Grid
+from xaicli.explain.layers import find_cam_layer
 from xaicli.explain.methods.gradients import guided_gradients
 from xaicli.explain.registry import register_method
 
 
-def layer_activations_and_gradients(model, inputs, target, layer):
+def layer_activations_and_gradients(model, inputs, target, layer, grid: Grid | None = None):
     """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
     layer in the forward pass (a wrapper may call it once per class); the hook is removed after.
 
     The hook keeps the layer's output and hands a clone on to the rest of the model (as Captum does),
     so an in-place op after the layer (`nn.ReLU(inplace=True)`, a residual `+=`) changes the clone,
-    not the activations kept here."""
+    not the activations kept here. With a `grid` (grids.py), both come back as (N, C, H, W): a
+    transformer's tokens on their grid without the class token, channels-last maps permuted."""
     acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
@@ -30,7 +32,8 @@ def layer_activations_and_gradients(model, inputs, target, layer):
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
         score = select(model(x), target)
         grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
-    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
+    pairs = [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
+    return pairs if grid is None else [(grid.to_nchw(a), grid.to_nchw(g)) for a, g in pairs]
 
 
 def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chunk):
@@ -40,16 +43,17 @@ def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chu
     call's map."""
     target = expand_target(target, len(inputs), inputs.device)
     with parameters_frozen(model):
-        module = cam_layer(model, inputs, layer, allow_reused_layer)[1]
+        found = find_cam_layer(model, inputs, layer, allow_reused_layer)
+        if found.grid is None:
+            raise ConfigError(f"Grad-CAM's layer must output a spatial map ((N, C, H, W), tokens of patches or "
+                              f"channels last); '{found.name}' gives none")
         size = chunk_size(model, inputs, budget_mb, chunk)
         parts: list[torch.Tensor] = []
 
         def compute(a, b):
             total = 0
-            for act, grad in layer_activations_and_gradients(model, inputs[a:b],
-                                                             None if target is None else target[a:b], module):
-                if act.ndim != 4:
-                    raise ConfigError(f"Grad-CAM's layer must output (N, C, H, W); it gives {tuple(act.shape)}")
+            for act, grad in layer_activations_and_gradients(model, inputs[a:b], None if target is None else
+                                                             target[a:b], found.module, found.grid):
                 total = total + (weigh(act, grad) * act).sum(1, keepdim=True)
             return torch.relu(total)
 
