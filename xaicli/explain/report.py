@@ -73,7 +73,8 @@ def section_html(root: Path, key: str, section: dict) -> str:
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
     if section.get("layer"):
         parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
-                     f"</code> ({html.escape(section['layer']['rule'])})</p>")
+                     f"</code> ({html.escape(section['layer']['rule'])}"
+                     f"{html.escape('; ' + section['layer']['grid']) if section['layer'].get('grid') else ''})</p>")
     if section.get("methods"):
         if section.get("scorecard"):
             parts.append(scorecard_html(section["scorecard"]))

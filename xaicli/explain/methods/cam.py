@@ -75,7 +75,7 @@ def gradcam_pp_weights(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return (alpha * torch.relu(grad)).sum((2, 3), keepdim=True)
 
 
-@register_method("gradcam", signed=False)
+@register_method("gradcam", hooks=True, signed=False)
 def gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False, interpolate: str = "bilinear",
             budget_mb=None, chunk=None):
     """relu(sum_c mean(d score / d A_c) A_c) at the layer (layers.cam_layer), upsampled to the input."""
@@ -83,14 +83,14 @@ def gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = F
     return upsample(cam, inputs, interpolate)
 
 
-@register_method("gradcam_pp", signed=False)
+@register_method("gradcam_pp", hooks=True, signed=False)
 def gradcam_pp(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
                interpolate: str = "bilinear", budget_mb=None, chunk=None):
     cam = _cam(model, inputs, target, layer, allow_reused_layer, gradcam_pp_weights, budget_mb, chunk)
     return upsample(cam, inputs, interpolate)
 
 
-@register_method("guided_gradcam", signed=True)
+@register_method("guided_gradcam", hooks=True, signed=True)
 def guided_gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
                    interpolate: str = "bilinear", budget_mb=None, chunk=None):
     """Guided backpropagation times the upsampled Grad-CAM map."""
