@@ -249,15 +249,32 @@ def _method_help() -> str:
     "xai explain runs/mnist_cnn-001",
     "xai explain runs/mnist_cnn-001 --method integrated_gradients --method smoothgrad:saliency -n 16",
     "xai explain runs/mnist_cnn-001 --target label --split val --layer 9",
-    "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated"))
+    "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated",
+    "xai explain --model torchvision:resnet50 --weights IMAGENET1K_V2 --images photos/ --target tabby",
+    "xai explain runs/folder_cnn-001 --images cat.jpg dog.png"))
 @guarded
 def explain(
-    run: str = typer.Argument(..., metavar="RUN", help="Run directory.", autocompletion=complete_run),
+    run: List[str] | None = typer.Argument(None, metavar="RUN", autocompletion=complete_run,
+                                           help="Run directory (with --images, more image paths may follow)."),
+    images: List[str] | None = typer.Option(None, "--images", metavar="PATH...",
+                                            help="Explain these image files (files, folders, globs; any size) "
+                                                 "instead of the run's data: with RUN, or with --model."),
+    model: str | None = typer.Option(None, "--model", metavar="SPEC",
+                                     help="One-shot, no run: torchvision:NAME, timm:NAME or module.path:callable, "
+                                          "with --images; the folder is --out, else runs/explain/NNN."),
+    weights: str | None = typer.Option(None, "--weights", metavar="FILE|ENUM",
+                                       help="With --model: none, an enum name (IMAGENET1K_V1, DEFAULT; from the "
+                                            "torch hub cache) or a .pt/.pth/.safetensors state dict."),
+    no_sanity: bool = typer.Option(False, "--no-sanity", help="Skip the randomisation measures (explain.sanity: "
+                                   "false): they recompute every map once per layer, minutes for large models on a CPU."),
+    allow_download: bool = typer.Option(False, "--allow-download",
+                                        help="With --model: enum weights missing from the hub cache may download."),
     method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),
                                             autocompletion=complete_method),
     n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
-    target: str | None = typer.Option(None, "--target", metavar="pred|label|K",
-                                      help="The class explained: the prediction, the true label, or class K."),
+    target: str | None = typer.Option(None, "--target", metavar="pred|label|K|NAME",
+                                      help="The class explained: the prediction, the true label, class K, or a "
+                                           "class by name (tabby)."),
     inputs: Literal["real", "generated"] | None = typer.Option(None, "--inputs", help="GAN runs: which images."),
     split: Split | None = typer.Option(None, "--split", help="Where the images come from (default: test)."),
     out: str | None = typer.Option(None, "--out", metavar="DIR", help="Output folder (default RUN/explain/NNN)."),
@@ -277,11 +294,26 @@ def explain(
     folder (report.html) is the last line of standard output."""
     from xaicli import api
 
-    if compare is not None:
-        print(api.compare_explanations(compare, run, out=out))
+    paths = list(run or [])
+    if model is not None:
+        files = list(images or []) + paths
+        if not files:
+            raise ConfigError("--model: give the images to explain with --images PATH...")
+        print(api.explain_images(model, files, weights=weights, methods=method, target=target, out=out, layer=layer,
+                                 allow_download=allow_download, sanity=not no_sanity))
         return
-    print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                      checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source))
+    if weights is not None or allow_download:
+        raise ConfigError("--weights and --allow-download go with --model (a run has its own weights)")
+    if not paths:
+        raise ConfigError("explain: give a RUN directory, or --model SPEC --images PATH... for a model without a run")
+    if len(paths) > 1 and not images:
+        raise ConfigError(f"explain: one RUN at a time; found {len(paths)} ({', '.join(paths[:3])}...)")
+    if compare is not None:
+        print(api.compare_explanations(compare, paths[0], out=out))
+        return
+    print(api.explain(paths[0], methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
+                      checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source,
+                      images=list(images) + paths[1:] if images else None, sanity=False if no_sanity else None))
 
 
 @app.command("config", rich_help_panel=SETUP, epilog=examples(

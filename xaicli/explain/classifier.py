@@ -21,7 +21,7 @@ def classifier_batch(restored, ecfg) -> Batch:
     x_u8, labels = x_all[idx].to(dev), y_all[idx].to(dev)
     model = task.model
     inputs = task.normalize(x_u8)
-    choice = parse_target(ecfg.target, data.num_classes)
+    choice = parse_target(ecfg.target, data.num_classes, [str(n) for n in data.class_names])
     with torch.no_grad():
         logits = model(inputs)
     target = class_targets(choice, logits, labels)

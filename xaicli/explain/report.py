@@ -68,9 +68,21 @@ def overlays_html(folder: Path, methods: dict, labels: dict[str, str]) -> str:
     return "".join(rows)
 
 
+def predictions_html(predictions: list[dict]) -> str:
+    """One row per image: its name and its most probable classes with their probabilities."""
+    rows = []
+    for p in predictions:
+        top = "".join(f"<li>{html.escape(str(name))} <b>{prob:.3f}</b></li>" for name, prob in p["top"])
+        rows.append(f"<tr><td>#{p['index']}</td><td>{html.escape(Path(p['image']).name)}</td><td><ol>{top}</ol></td></tr>")
+    return ("<h3>Predictions</h3><table class='predictions'><tr><th></th><th>image</th>"
+            f"<th>top {len(predictions[0]['top'])} classes (probability)</th></tr>{''.join(rows)}</table>")
+
+
 def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("predictions"):
+        parts.append(predictions_html(section["predictions"]))
     if section.get("layer"):
         parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
                      f"</code> ({html.escape(section['layer']['rule'])}"
