@@ -74,7 +74,9 @@ def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signe
     names = list(maps)
     rows, cols = len(images), 1 + len(names)
     kinds = [k for k in (True, False) if any(signed[n] == k for n in names)]
-    cell, label_w, head, bar_h, pad = 1.25, 1.6, 0.3, 0.55, 0.04
+    longest = max((len(line) for label in row_labels for line in label.splitlines()), default=0)
+    cell, head, bar_h, pad = 1.25, 0.3, 0.55, 0.04
+    label_w = max(1.6, 0.06 * longest)  # inches: room for the longest line of a row label (class names)
     width, height = label_w + cell * cols + 0.1, head + cell * rows + bar_h * len(kinds) + 0.1
     fig = plt.figure(figsize=(width, height))
 
