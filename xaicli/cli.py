@@ -266,7 +266,8 @@ def explain(
                                        help="With --model: none, an enum name (IMAGENET1K_V1, DEFAULT; from the "
                                             "torch hub cache) or a .pt/.pth/.safetensors state dict."),
     no_sanity: bool = typer.Option(False, "--no-sanity", help="Skip the randomisation measures (explain.sanity: "
-                                   "false): they recompute every map once per layer, minutes for large models on a CPU."),
+                                   "false): they recompute every map once per layer, minutes for large models "
+                                   "on a CPU."),
     allow_download: bool = typer.Option(False, "--allow-download",
                                         help="With --model: enum weights missing from the hub cache may download."),
     method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),

@@ -84,7 +84,8 @@ def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names
     rows = [f"{p.path.name}\npred {classes[k]} ({probs[i, k]:.2f})" + ("" if t == k else f"\ntarget {classes[t]}")
             for i, (p, k, t) in enumerate(zip(photos, pred.tolist(), target.tolist(), strict=True))]
     top = top_classes(probs, classes)
-    predictions = [{"index": i, "image": str(p.path), "top": t} for i, (p, t) in enumerate(zip(photos, top, strict=True))]
+    predictions = [{"index": i, "image": str(p.path), "top": t}
+                   for i, (p, t) in enumerate(zip(photos, top, strict=True))]
     lo = viewer.normalize(torch.zeros(1, *views.shape[1:], dtype=torch.uint8))
     hi = viewer.normalize(torch.full((1, *views.shape[1:]), 255, dtype=torch.uint8))
     return Batch(model, inputs, views.float().numpy() / 255, target, list(range(len(files))), rows,

@@ -40,7 +40,8 @@ def image_files(paths: list[str]) -> list[Path]:
         if path.is_dir():
             inside = sorted(p for p in path.rglob("*") if p.is_file() and is_image_name(p))
             if not inside:
-                raise ConfigError(f"--images: folder {given} holds no image files ({', '.join(sorted(EXTENSION_FORMATS))})")
+                kinds = ", ".join(sorted(EXTENSION_FORMATS))
+                raise ConfigError(f"--images: folder {given} holds no image files ({kinds})")
             found += inside
         elif path.is_file():
             found.append(path)
@@ -66,7 +67,8 @@ def crop_box(height: int, width: int, resize: int, crop: int) -> tuple[float, fl
 def model_view(x: torch.Tensor, resize: int, crop: int, interpolation: str = "bilinear") -> torch.Tensor:
     """uint8 (C, crop, crop): the shorter side resized to `resize` (antialiased), then the centre crop."""
     from torchvision.transforms.v2 import InterpolationMode
-    from torchvision.transforms.v2.functional import center_crop, resize as tv_resize
+    from torchvision.transforms.v2.functional import center_crop
+    from torchvision.transforms.v2.functional import resize as tv_resize
 
     mode = InterpolationMode(interpolation) if interpolation in {m.value for m in InterpolationMode} \
         else InterpolationMode.BILINEAR
