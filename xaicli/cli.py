@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from xaicli import cli_runs
+from xaicli.cli_explain import HELP
 from xaicli.completion import complete_method, complete_overrides, complete_registry, complete_run
 from xaicli.errors import ConfigError, XaiError
 
@@ -256,20 +257,11 @@ def _method_help() -> str:
 def explain(
     run: List[str] | None = typer.Argument(None, metavar="RUN", autocompletion=complete_run,
                                            help="Run directory (with --images, more image paths may follow)."),
-    images: List[str] | None = typer.Option(None, "--images", metavar="PATH...",
-                                            help="Explain these image files (files, folders, globs; any size) "
-                                                 "instead of the run's data: with RUN, or with --model."),
-    model: str | None = typer.Option(None, "--model", metavar="SPEC",
-                                     help="One-shot, no run: torchvision:NAME, timm:NAME or module.path:callable, "
-                                          "with --images; the folder is --out, else runs/explain/NNN."),
-    weights: str | None = typer.Option(None, "--weights", metavar="FILE|ENUM",
-                                       help="With --model: none, an enum name (IMAGENET1K_V1, DEFAULT; from the "
-                                            "torch hub cache) or a .pt/.pth/.safetensors state dict."),
-    no_sanity: bool = typer.Option(False, "--no-sanity", help="Skip the randomisation measures (explain.sanity: "
-                                   "false): they recompute every map once per layer, minutes for large models "
-                                   "on a CPU."),
-    allow_download: bool = typer.Option(False, "--allow-download",
-                                        help="With --model: enum weights missing from the hub cache may download."),
+    images: List[str] | None = typer.Option(None, "--images", metavar="PATH...", help=HELP["images"]),
+    model: str | None = typer.Option(None, "--model", metavar="SPEC", help=HELP["model"]),
+    weights: str | None = typer.Option(None, "--weights", metavar="FILE|ENUM", help=HELP["weights"]),
+    no_sanity: bool = typer.Option(False, "--no-sanity", help=HELP["no_sanity"]),
+    allow_download: bool = typer.Option(False, "--allow-download", help=HELP["allow_download"]),
     method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),
                                             autocompletion=complete_method),
     n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
@@ -293,28 +285,9 @@ def explain(
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity; the output
     folder (report.html) is the last line of standard output."""
-    from xaicli import api
+    from xaicli.cli_explain import dispatch
 
-    paths = list(run or [])
-    if model is not None:
-        files = list(images or []) + paths
-        if not files:
-            raise ConfigError("--model: give the images to explain with --images PATH...")
-        print(api.explain_images(model, files, weights=weights, methods=method, target=target, out=out, layer=layer,
-                                 allow_download=allow_download, sanity=not no_sanity))
-        return
-    if weights is not None or allow_download:
-        raise ConfigError("--weights and --allow-download go with --model (a run has its own weights)")
-    if not paths:
-        raise ConfigError("explain: give a RUN directory, or --model SPEC --images PATH... for a model without a run")
-    if len(paths) > 1 and not images:
-        raise ConfigError(f"explain: one RUN at a time; found {len(paths)} ({', '.join(paths[:3])}...)")
-    if compare is not None:
-        print(api.compare_explanations(compare, paths[0], out=out))
-        return
-    print(api.explain(paths[0], methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                      checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source,
-                      images=list(images) + paths[1:] if images else None, sanity=False if no_sanity else None))
+    dispatch(dict(locals()))
 
 
 @app.command("config", rich_help_panel=SETUP, epilog=examples(
