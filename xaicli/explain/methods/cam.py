@@ -14,23 +14,32 @@ from xaicli.explain.methods.gradients import guided_gradients
 from xaicli.explain.registry import register_method
 
 
-def layer_activations_and_gradients(model, inputs, target, layer, grid: Grid | None = None):
+def layer_activations_and_gradients(model, inputs, target, layer, grid: Grid | None = None, once: bool = False):
     """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
     layer in the forward pass (a wrapper may call it once per class); the hook is removed after.
 
     The hook keeps the layer's output and hands a clone on to the rest of the model (as Captum does),
     so an in-place op after the layer (`nn.ReLU(inplace=True)`, a residual `+=`) changes the clone,
     not the activations kept here. With a `grid` (grids.py), both come back as (N, C, H, W): a
-    transformer's tokens on their grid without the class token, channels-last maps permuted."""
+    transformer's tokens on their grid without the class token, channels-last maps permuted.
+
+    `once` (the layer runs once per forward pass): the model runs without autograd up to the layer
+    and records a graph only from the layer's output on, so the layers below keep no activations for a
+    backward pass that never reaches them (pytorch-grad-cam and Captum record the whole forward)."""
     acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
+        if once:
+            out = out.detach().requires_grad_(True)
+            torch.set_grad_enabled(True)  # from here to the score; restored after the forward pass
         acts.append(out)
         return out.clone()
 
-    x = inputs.detach().requires_grad_(True)  # so the layer's output is part of a graph
-    with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
-        score = select(model(x), target)
+    x = inputs.detach() if once else inputs.detach().requires_grad_(True)  # so the layer's output is in a graph
+    with hooks([lambda: layer.register_forward_hook(keep)]), torch.set_grad_enabled(not once):
+        out = model(x)
+    with torch.enable_grad():
+        score = select(out, target)
         grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
     pairs = [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
     return pairs if grid is None else [(grid.to_nchw(a), grid.to_nchw(g)) for a, g in pairs]
@@ -53,7 +62,8 @@ def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chu
         def compute(a, b):
             total = 0
             for act, grad in layer_activations_and_gradients(model, inputs[a:b], None if target is None else
-                                                             target[a:b], found.module, found.grid):
+                                                             target[a:b], found.module, found.grid,
+                                                             once=not allow_reused_layer):
                 total = total + (weigh(act, grad) * act).sum(1, keepdim=True)
             return torch.relu(total)
 
