@@ -61,11 +61,13 @@ def run_viewer(restored) -> Viewer:
                   lambda x: restored.task.normalize(x.to(restored.task.device)))
 
 
-def top_classes(probs: torch.Tensor, names: list[str], k: int = TOP_K) -> list[list]:
-    """Per image: [[class name, probability], ...], the k most probable first."""
-    values, indices = probs.topk(min(k, probs.shape[1]), dim=1)
-    return [[[names[c], round(float(p), 4)] for p, c in zip(vs.tolist(), cs.tolist(), strict=True)]
-            for vs, cs in zip(values, indices, strict=True)]
+def top_classes(logits: torch.Tensor, names: list[str], k: int = TOP_K) -> list[list]:
+    """Per image: [[class name, probability], ...], the k most probable first (ranked by logit: nearly
+    equal probabilities can round to ties)."""
+    indices = logits.topk(min(k, logits.shape[1]), dim=1).indices
+    probs = logits.float().softmax(1).gather(1, indices)
+    return [[[names[c], round(float(p), 4)] for p, c in zip(ps.tolist(), cs.tolist(), strict=True)]
+            for ps, cs in zip(probs, indices, strict=True)]
 
 
 def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names: list[str] | None, ecfg) -> Batch:
@@ -80,10 +82,10 @@ def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names
         raise ConfigError("--target label: image files have no labels; use pred, a class index or a class name")
     target = class_targets(choice, logits, None)
     probs = logits.float().softmax(1)
-    pred = probs.argmax(1)
+    pred = logits.argmax(1)  # the target "pred" is this argmax too
     rows = [f"{p.path.name}\npred {classes[k]} ({probs[i, k]:.2f})" + ("" if t == k else f"\ntarget {classes[t]}")
             for i, (p, k, t) in enumerate(zip(photos, pred.tolist(), target.tolist(), strict=True))]
-    top = top_classes(probs, classes)
+    top = top_classes(logits, classes)
     predictions = [{"index": i, "image": str(p.path), "top": t}
                    for i, (p, t) in enumerate(zip(photos, top, strict=True))]
     lo = viewer.normalize(torch.zeros(1, *views.shape[1:], dtype=torch.uint8))
@@ -160,7 +162,7 @@ def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list
         return made[-1].path
 
     sections = explain_files(model, ext.class_names, external_viewer(ext.preprocess, device), images, ecfg,
-                             bool(methods), new_folder, log, f"{spec} on {len(images)} path(s) of images")
+                             bool(methods), new_folder, log, f"{spec} on image files")
     folder = made[-1].path
     is_file = weights is not None and Path(weights).is_file()
     manifest = {

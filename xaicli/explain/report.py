@@ -73,7 +73,8 @@ def predictions_html(predictions: list[dict]) -> str:
     rows = []
     for p in predictions:
         top = "".join(f"<li>{html.escape(str(name))} <b>{prob:.3f}</b></li>" for name, prob in p["top"])
-        rows.append(f"<tr><td>#{p['index']}</td><td>{html.escape(Path(p['image']).name)}</td><td><ol>{top}</ol></td></tr>")
+        rows.append(f"<tr><td>#{p['index']}</td><td>{html.escape(Path(p['image']).name)}</td>"
+                    f"<td style='text-align:left'><ol>{top}</ol></td></tr>")
     return ("<h3>Predictions</h3><table class='predictions'><tr><th></th><th>image</th>"
             f"<th>top {len(predictions[0]['top'])} classes (probability)</th></tr>{''.join(rows)}</table>")
 
