@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -12,10 +11,9 @@ from xaicli.config import to_dict
 from xaicli.config.validate import check_target
 from xaicli.errors import ConfigError
 from xaicli.explain.registry import resolve
-from xaicli.explain.report import write_report
+from xaicli.explain.report import manifest_fields, write_report
 from xaicli.explain.targets import parse_target
 from xaicli.runs.files import write_json
-from xaicli.runs.meta import device_name, now, versions
 from xaicli.runs.staging import StagedOutput
 from xaicli.tracking.results import log_explanation
 from xaicli.viz import console
@@ -113,14 +111,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     manifest = {
         "run": str(restored.run_dir), "kind": restored.task.kind, "model": cfg.model.name,
         "checkpoint": str(restored.checkpoint), "checkpoint_sha256": restored.sha256,
-        "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
-        "device": str(device), "device_name": device_name(device), "versions": versions(),
-        "seeds": {"explain": ecfg.seed, "run": cfg.seed},
-        "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
-        "config": to_dict(cfg),
-        "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
-                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
-                     for k, v in sections.items()},
+        "seeds": {"explain": ecfg.seed, "run": cfg.seed}, "config": to_dict(cfg),
+        **manifest_fields(ecfg, device, started, sections),
     }
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)

@@ -10,7 +10,6 @@ is `--out DIR`, else runs/explain/NNN under the current folder.
 from __future__ import annotations
 
 import hashlib
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -128,10 +127,9 @@ def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list
                 allow_download: bool = False, log=print, sanity: bool = True) -> Path:
     """Explain image files with a model from elsewhere; returns the folder (report.html inside)."""
     from xaicli.config.schema import ExplainConfig
-    from xaicli.explain.report import write_report
+    from xaicli.explain.report import manifest_fields, write_report
     from xaicli.models.external import build_external, is_external
     from xaicli.runs.files import write_json
-    from xaicli.runs.meta import device_name, now, versions
     from xaicli.runs.staging import StagedOutput
 
     if not is_external(spec):
@@ -170,12 +168,7 @@ def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list
         "checkpoint": str(weights or "none (random weights)"),
         "checkpoint_sha256": file_sha256(weights) if is_file and weights else "-",
         "weights": weights, "preprocess": ext.preprocess, "notes": ext.notes, "images": list(images),
-        "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
-        "device": str(device), "device_name": device_name(device), "versions": versions(),
-        "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
-        "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
-                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
-                     for k, v in sections.items()},
+        **manifest_fields(ecfg, device, started, sections),
     }
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)

@@ -134,6 +134,24 @@ def measures_help(rule: str) -> str:
     return f"<details class='meta'><summary>What the measures mean</summary><ul>{rows}</ul></details>"
 
 
+def manifest_fields(ecfg, device, started: float, sections: dict[str, dict]) -> dict:
+    """What every explain folder's manifest.json holds beside its source (a run, or a model without one):
+    the command, times, device, versions, the explain settings and the sections' summaries."""
+    import sys
+    import time
+
+    from xaicli.runs.meta import device_name, now, versions
+
+    return {
+        "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
+        "device": str(device), "device_name": device_name(device), "versions": versions(),
+        "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
+        "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
+                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
+                     for k, v in sections.items()},
+    }
+
+
 def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
     rule = next((m["randomization"]["rule"] for s in sections.values() for m in s.get("methods", {}).values()
                  if "randomization" in m),
