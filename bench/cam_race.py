@@ -63,8 +63,8 @@ def race_cam(device_name_: str, batch: int = 16, repeats: int = 3, steps: int = 
     cam = GradCAM(model=model, target_layers=[model.layer4])
     targets = [ClassifierOutputTarget(int(t)) for t in target]
     gradcam = resolve("gradcam")
-    ref, ours = interleaved(lambda: cam(input_tensor=x, targets=targets), lambda: gradcam(model, x, target),
-                            device, repeats)
+    ref, ours = interleaved(lambda: cam(input_tensor=x, targets=targets),
+                            lambda: gradcam(model, x, target, layer="layer4"), device, repeats)  # both told layer4
     print(json.dumps(row("gradcam", batch, label, ref, ours, reference="pytorch-grad-cam GradCAM")), flush=True)
     if skip_ig:
         return
