@@ -4,6 +4,7 @@ and, with --scorecard RUN, the default scorecard of `xai explain` vs Quantus 0.6
     PYTHONPATH=. python bench/explain.py [--device cpu|cuda] [--batch 256] [--steps 50] [--repeats 3]
     PYTHONPATH=. python bench/explain.py --scorecard RUN [--images 256] [--threads 1]
     PYTHONPATH=. python bench/explain.py --road RUN [--images 256] [--device cuda]
+    PYTHONPATH=. python bench/explain.py --cam [--cam-batch 16] [--ig-batch N] [--repeats 3]
 
 Prints one JSON line per figure: method, implementation, device name, attributions/s, and the ratio
 ours / Captum (above 1: ours is faster). The model is the `cnn` registry model (the 2-conv MNIST net)
@@ -15,6 +16,7 @@ images, the maps of six methods computed once, then every default measure of the
 has on the same maps at the same settings (scorecard_race.py says which), timed, in one process.
 One JSON line per method and a total with the ratio Quantus / ours (above 1: ours is faster).
 --road RUN: ROAD MoRF and LeRF on RUN's images, ours against pytorch-grad-cam's (grad-cam, a dev peer).
+--cam: ResNet-50 at 224 x 224: Grad-CAM against pytorch-grad-cam's GradCAM, IG against Captum (cam_race.py).
 """
 
 from __future__ import annotations
@@ -54,6 +56,19 @@ def race(ref_fn, ours_fn, device, repeats: int) -> tuple[float, float, torch.Ten
     return best_ref, best_ours, ref, ours
 
 
+def add_cam_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--cam", action="store_true", help="ResNet-50 Grad-CAM vs pytorch-grad-cam, IG vs Captum")
+    p.add_argument("--cam-batch", type=int, default=16, help="--cam: images per call")
+    p.add_argument("--ig-batch", type=int, default=None, help="--cam: images for IG (default: --cam-batch)")
+    p.add_argument("--no-ig", action="store_true", help="--cam: Grad-CAM only")
+
+
+def run_cam(args) -> None:
+    from cam_race import race_cam
+
+    race_cam(args.device, args.cam_batch, args.repeats, args.steps, args.ig_batch, args.no_ig)
+
+
 def main() -> None:
     p = argparse.ArgumentParser()
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -68,6 +83,7 @@ def main() -> None:
     p.add_argument("--road", metavar="RUN", help="race ROAD against pytorch-grad-cam's on RUN's images")
     p.add_argument("--images", type=int, default=256, help="scorecard, road: test images")
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
+    add_cam_options(p)
     args = p.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -75,6 +91,9 @@ def main() -> None:
         from scorecard_race import race_scorecard
 
         race_scorecard(args.scorecard, args.images)
+        return
+    if args.cam:
+        run_cam(args)
         return
     if args.road:
         from scorecard_race import race_road

@@ -104,15 +104,32 @@ def sample(run: str | Path, n: int = 64, seed: int = 0, label: int | None = None
 def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None = None, target: str | None = None,
             inputs: str | None = None, split: str | None = None, out: str | Path | None = None,
             checkpoint: str = "last", classifier: str | Path | None = None, layer: str | None = None,
-            data_source: str | None = None) -> Path:
+            data_source: str | None = None, images: Sequence[str | Path] | None = None,
+            sanity: bool | None = None) -> Path:
     """Explain a run with saliency maps, measured for faithfulness and sanity; the new folder with
-    report.html, metrics.json and the maps. `layer`: the Grad-CAM layer by dotted module name."""
+    report.html, metrics.json and the maps. `layer`: the Grad-CAM layer by dotted module name.
+    `images`: files, folders or globs to explain instead of the run's data (a classifier run)."""
     from xaicli.explain.command import run_explain
 
     return Path(run_explain(str(run), methods=list(methods) if methods else None, n=n, target=target,
                             inputs=inputs, split=split, out=None if out is None else str(out),
                             checkpoint=checkpoint, classifier=None if classifier is None else str(classifier),
-                            layer=layer, data_source=data_source))
+                            layer=layer, data_source=data_source, images=[str(p) for p in images] if images else None,
+                            sanity=sanity))
+
+
+def explain_images(model: str, images: Sequence[str | Path], weights: str | Path | None = None,
+                   methods: Sequence[str] | None = None, target: str | None = None, out: str | Path | None = None,
+                   layer: str | None = None, allow_download: bool = False, sanity: bool = True) -> Path:
+    """One-shot: explain image files (files, folders, globs) with a model from elsewhere (`torchvision:NAME`,
+    `timm:NAME`, `module.path:callable`) and its `weights` (none, an enum name, a state-dict file), without
+    a run; the new folder (`out`, else runs/explain/NNN) with report.html."""
+    from xaicli.explain.command import log
+    from xaicli.explain.oneshot import run_oneshot
+
+    return Path(run_oneshot(model, None if weights is None else str(weights), [str(p) for p in images],
+                            list(methods) if methods else None, target, None if out is None else str(out), layer,
+                            allow_download, log, sanity))
 
 
 def compare_explanations(before: str | Path, after: str | Path, out: str | Path | None = None) -> Path:

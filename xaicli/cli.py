@@ -17,6 +17,7 @@ import typer
 from typer.core import TyperArgument, TyperCommand
 
 from xaicli import cli_runs
+from xaicli.cli_explain import HELP
 from xaicli.completion import complete_method, complete_overrides, complete_registry, complete_run
 from xaicli.errors import ConfigError, XaiError
 
@@ -249,15 +250,24 @@ def _method_help() -> str:
     "xai explain runs/mnist_cnn-001",
     "xai explain runs/mnist_cnn-001 --method integrated_gradients --method smoothgrad:saliency -n 16",
     "xai explain runs/mnist_cnn-001 --target label --split val --layer 9",
-    "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated"))
+    "xai explain runs/mnist_gan-001 --classifier runs/mnist_cnn-001 --inputs generated",
+    "xai explain --model torchvision:resnet50 --weights IMAGENET1K_V2 --images photos/ --target tabby",
+    "xai explain runs/folder_cnn-001 --images cat.jpg dog.png"))
 @guarded
 def explain(
-    run: str = typer.Argument(..., metavar="RUN", help="Run directory.", autocompletion=complete_run),
+    run: List[str] | None = typer.Argument(None, metavar="RUN", autocompletion=complete_run,
+                                           help="Run directory (with --images, more image paths may follow)."),
+    images: List[str] | None = typer.Option(None, "--images", metavar="PATH...", help=HELP["images"]),
+    model: str | None = typer.Option(None, "--model", metavar="SPEC", help=HELP["model"]),
+    weights: str | None = typer.Option(None, "--weights", metavar="FILE|ENUM", help=HELP["weights"]),
+    no_sanity: bool = typer.Option(False, "--no-sanity", help=HELP["no_sanity"]),
+    allow_download: bool = typer.Option(False, "--allow-download", help=HELP["allow_download"]),
     method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),
                                             autocompletion=complete_method),
     n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
-    target: str | None = typer.Option(None, "--target", metavar="pred|label|K",
-                                      help="The class explained: the prediction, the true label, or class K."),
+    target: str | None = typer.Option(None, "--target", metavar="pred|label|K|NAME",
+                                      help="The class explained: the prediction, the true label, class K, or a "
+                                           "class by name (tabby)."),
     inputs: Literal["real", "generated"] | None = typer.Option(None, "--inputs", help="GAN runs: which images."),
     split: Split | None = typer.Option(None, "--split", help="Where the images come from (default: test)."),
     out: str | None = typer.Option(None, "--out", metavar="DIR", help="Output folder (default RUN/explain/NNN)."),
@@ -275,13 +285,9 @@ def explain(
 ) -> None:
     """Explain a model's decisions with saliency maps, measured for faithfulness and sanity; the output
     folder (report.html) is the last line of standard output."""
-    from xaicli import api
+    from xaicli.cli_explain import dispatch
 
-    if compare is not None:
-        print(api.compare_explanations(compare, run, out=out))
-        return
-    print(api.explain(run, methods=method, n=n, target=target, inputs=inputs, split=split, out=out,
-                      checkpoint=checkpoint, classifier=classifier, layer=layer, data_source=data_source))
+    dispatch(dict(locals()))
 
 
 @app.command("config", rich_help_panel=SETUP, epilog=examples(

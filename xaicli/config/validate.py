@@ -141,9 +141,12 @@ def _check_semantics(cfg: Config, source: Sources) -> None:
 
 
 def check_target(target: str, where: str) -> None:
-    """pred, label, or a class index in ASCII digits (str.isdigit also takes '²', which int() refuses)."""
-    if target not in ("pred", "label") and not re.fullmatch(r"[0-9]{1,9}", target):
-        raise ConfigError(f"{where}: expected pred, label or a class index, found {target!r}")
+    """pred, label, a class index in ASCII digits (str.isdigit also takes '²', which int() refuses) or
+    what may be a class name (letters first; whether the model has that class is checked when its
+    class names are known)."""
+    if target not in ("pred", "label") and not re.fullmatch(r"[0-9]{1,9}", target) \
+            and not (target[:1].isalpha() and re.fullmatch(r"[\w '.-]{1,100}", target)):
+        raise ConfigError(f"{where}: expected pred, label, a class index or a class name, found {target!r}")
 
 
 def from_dict(data: dict, source: str | Sources = "config") -> Config:

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import XaiError
+from xaicli.explain.core import eval_mode, is_scripted, parameters_frozen
 from xaicli.explain.layers import module_calls
 
 log = logging.getLogger("xaicli.explain")
@@ -25,8 +26,26 @@ CPU_TENSOR_CAP = 16 * 2**20  # bytes: the largest activation of a chunk on the C
 
 def activation_profile(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
     """(all activations, the largest one) of one image's forward pass in bytes, from one probe pass."""
+    if is_scripted(model):
+        return saved_profile(model, example)
     sizes = [example[:1].numel() * example.element_size()]
     sizes += [c.output.numel() * c.output.element_size() for c in module_calls(model, example, leaves_only=True)]
+    return sum(sizes), max(sizes)
+
+
+def saved_profile(model: nn.Module, example: torch.Tensor) -> tuple[int, int]:
+    """activation_profile for a model whose modules cannot be hooked (TorchScript): the tensors one
+    image's forward pass saves for its backward pass, counted as autograd saves them."""
+    sizes = [example[:1].numel() * example.element_size()]
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        sizes.append(t.numel() * t.element_size())
+        return t
+
+    x = example[:1].detach().requires_grad_(True)
+    with parameters_frozen(model), eval_mode(model), torch.enable_grad(), \
+            torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x)
     return sum(sizes), max(sizes)
 
 

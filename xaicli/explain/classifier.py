@@ -7,7 +7,7 @@ import torch
 from xaicli.data.base import mean_image as training_mean_image
 from xaicli.errors import ConfigError, XaiError
 from xaicli.explain.pipeline import Batch, explain_section
-from xaicli.explain.selection import method_params, pick_images, resolve_methods, settings_from
+from xaicli.explain.selection import layer_line, method_params, pick_images, resolve_methods, settings_from
 from xaicli.explain.targets import class_targets, parse_target
 
 
@@ -21,7 +21,7 @@ def classifier_batch(restored, ecfg) -> Batch:
     x_u8, labels = x_all[idx].to(dev), y_all[idx].to(dev)
     model = task.model
     inputs = task.normalize(x_u8)
-    choice = parse_target(ecfg.target, data.num_classes)
+    choice = parse_target(ecfg.target, data.num_classes, [str(n) for n in data.class_names])
     with torch.no_grad():
         logits = model(inputs)
     target = class_targets(choice, logits, labels)
@@ -45,6 +45,8 @@ def explain_classifier(restored, ecfg, new_folder, explicit: bool, log) -> dict[
         raise ConfigError("--inputs generated: only GAN runs generate images; this is a classifier run")
     batch = classifier_batch(restored, ecfg)
     methods, skipped = resolve_methods(ecfg.methods, explicit, batch)
+    if batch.layer:
+        log(layer_line(batch.layer))
     folder = new_folder()
     return {"classifier": {"title": f"{restored.cfg.model.name} on {ecfg.split} images", "path": ".",
                            **explain_section(batch, methods, folder, settings_from(ecfg), skipped, log)}}

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 import time
 from pathlib import Path
 
@@ -12,10 +11,9 @@ from xaicli.config import to_dict
 from xaicli.config.validate import check_target
 from xaicli.errors import ConfigError
 from xaicli.explain.registry import resolve
-from xaicli.explain.report import write_report
+from xaicli.explain.report import manifest_fields, write_report
 from xaicli.explain.targets import parse_target
 from xaicli.runs.files import write_json
-from xaicli.runs.meta import device_name, now, versions
 from xaicli.runs.staging import StagedOutput
 from xaicli.tracking.results import log_explanation
 from xaicli.viz import console
@@ -61,16 +59,28 @@ def check_explain_request(run: str, methods: list[str] | None, target: str | Non
     for name in methods or cfg.explain.methods:
         resolve(name)
     classes = run_classes(run_dir)
-    parse_target(target if target is not None else cfg.explain.target, len(classes) if classes else None)
+    parse_target(target if target is not None else cfg.explain.target, len(classes) if classes else None, classes)
     source = classifier or cfg.explain.classifier
     if source:
         check_classifier_run(source, "--classifier" if classifier else "explain.classifier")
 
 
+def explain_run_images(restored, images: list[str], ecfg, explicit: bool, new_folder) -> dict[str, dict]:
+    """`xai explain RUN --images PATH...`: the run's classifier on the user's image files."""
+    from xaicli.explain.oneshot import explain_files, run_viewer
+
+    if not restored.task.classifies:
+        raise ConfigError(f"--images: explains a classifier on image files; {restored.run_dir} is a "
+                          f"{restored.task.kind} run")
+    names = [str(n) for n in restored.data.class_names]
+    return explain_files(restored.task.model, names, run_viewer(restored), images, ecfg, explicit, new_folder, log,
+                         f"{restored.cfg.model.name} on image files")
+
+
 def run_explain(run: str, methods: list[str] | None = None, n: int | None = None, target: str | None = None,
                 inputs: str | None = None, split: str | None = None, out: str | None = None,
                 checkpoint: str = "last", classifier: str | None = None, layer: str | None = None,
-                data_source: str | None = None) -> Path:
+                data_source: str | None = None, images: list[str] | None = None, sanity: bool | None = None) -> Path:
     """Explain a run; returns the output folder (the CLI prints it). The run's task picks the sections
     (`task.explain`, which calls explain_classifier or explain_gan); the folder is made only once the
     request has been checked, so a refused one leaves nothing behind; it is built hidden and put in place
@@ -82,6 +92,8 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
     cfg = restored.cfg
     apply_options(cfg, methods, n, target, inputs, split, classifier, layer)
     ecfg = cfg.explain
+    if sanity is not None:
+        ecfg.sanity = sanity
     started = time.perf_counter()
     torch.manual_seed(ecfg.seed)
     made: list[StagedOutput] = []
@@ -90,20 +102,17 @@ def run_explain(run: str, methods: list[str] | None = None, n: int | None = None
         made.append(StagedOutput(restored.run_dir, "explain", out))
         return made[-1].path
 
-    sections = restored.task.explain(restored, ecfg, new_folder, bool(methods), log)
+    if images:
+        sections = explain_run_images(restored, images, ecfg, bool(methods), new_folder)
+    else:
+        sections = restored.task.explain(restored, ecfg, new_folder, bool(methods), log)
     folder = made[-1].path
     device = restored.task.device
     manifest = {
         "run": str(restored.run_dir), "kind": restored.task.kind, "model": cfg.model.name,
         "checkpoint": str(restored.checkpoint), "checkpoint_sha256": restored.sha256,
-        "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
-        "device": str(device), "device_name": device_name(device), "versions": versions(),
-        "seeds": {"explain": ecfg.seed, "run": cfg.seed},
-        "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
-        "config": to_dict(cfg),
-        "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
-                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
-                     for k, v in sections.items()},
+        "seeds": {"explain": ecfg.seed, "run": cfg.seed}, "config": to_dict(cfg),
+        **manifest_fields(ecfg, device, started, sections),
     }
     write_json(folder / "manifest.json", manifest)
     report = write_report(folder, manifest, sections)

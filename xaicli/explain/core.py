@@ -132,3 +132,16 @@ def upsample(maps: torch.Tensor, like: torch.Tensor, mode: str = "bilinear") -> 
 
 def generator_for(device: torch.device, seed: int) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed))
+
+
+def is_scripted(model: nn.Module) -> bool:
+    """A TorchScript model (torch.jit.script or trace, torch.jit.load): module hooks cannot be installed."""
+    return isinstance(model, torch.jit.ScriptModule)
+
+
+def refuse_scripted(model: nn.Module, what: str) -> None:
+    """A one-line ConfigError for a method that needs module hooks on a TorchScript model."""
+    if is_scripted(model):
+        raise ConfigError(f"{what} needs module hooks, which TorchScript models do not support; use a "
+                          "gradient-free or input-gradient method (occlusion, saliency, integrated_gradients), "
+                          "or explain the Python model")

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import ConfigError
-from xaicli.explain import measures, render
+from xaicli.explain import measures, render, render_photos
 from xaicli.explain.measures.base import Context, Settings
 from xaicli.explain.measures.reference import NAME as RANDOM
 from xaicli.explain.measures.reference import RANDOM as RANDOM_METHOD
@@ -39,6 +39,8 @@ class Batch:
     score: str = "softmax"  # probability of the target: softmax over classes, or sigmoid of one logit
     params: dict = field(default_factory=dict)  # method parameters (baseline, n_steps, input_range, ...)
     layer: dict = field(default_factory=dict)  # the layer class activation maps read: name, and how chosen
+    photos: list | None = None  # photos.Photo per image: maps drawn on the user's photos, not on `display`
+    predictions: list = field(default_factory=list)  # per image: its top classes [[name, probability], ...]
 
 
 def folder_name(method: str) -> str:
@@ -131,8 +133,12 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
         results[method.name] = m
         maps_np[method.name] = maps.float().cpu().numpy()
         for i, idx in enumerate(batch.indices):
-            render.save_overlay(out / folder_name(method.name) / f"{idx}.png", batch.display[i],
-                                maps_np[method.name][i], method.signed)
+            if batch.photos is not None:
+                render_photos.save_photo_overlay(out / folder_name(method.name) / f"{idx}.png", batch.photos[i],
+                                                 maps_np[method.name][i], method.signed)
+            else:
+                render.save_overlay(out / folder_name(method.name) / f"{idx}.png", batch.display[i],
+                                    maps_np[method.name][i], method.signed)
     if not results:
         raise ConfigError("explain: no method could run on this model: "
                           + "; ".join(f"{k}: {v}" for k, v in (skipped or {}).items()))
@@ -142,8 +148,9 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
     buf = io.BytesIO()
     np.savez_compressed(buf, **arrays)
     atomic_write_bytes(out / "attributions.npz", buf.getvalue())
-    render.save_grid(out / "grid.png", batch.display, maps_np, {m.name: m.signed for m in methods if m.name in results},
-                     batch.row_labels)
+    signs = {m.name: m.signed for m in methods if m.name in results}
+    panels = render_photos.grid_panels(batch.photos, maps_np, signs) if batch.photos is not None else None
+    render.save_grid(out / "grid.png", batch.display, maps_np, signs, batch.row_labels, panels)
     reference, summary = scorecard(results, batch, settings, log)
     render.save_curves(out / "curves.png", results, reference)
     layer = {"layer": batch.layer} if batch.layer and any(m.reads_layer for m in methods if m.name in results) else {}
@@ -155,5 +162,6 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
     atomic_write_text(out / "metrics.csv", csv_text({**results, RANDOM: reference},
                                                     measures.columns(measures.active(settings))))
     atomic_write_text(out / "agreement.csv", agreement_csv(summary["agreement"]))
+    extra = {"predictions": batch.predictions} if batch.predictions else {}
     return {"methods": results, "random": reference, "scorecard": summary, "skipped": skipped or {},
-            "labels": labels, **layer}
+            "labels": labels, **layer, **extra}

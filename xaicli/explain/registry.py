@@ -52,6 +52,7 @@ class Method:
     passes: Callable[[dict, tuple], int] = one_pass
     bound: dict = field(default_factory=dict)
     accepted: tuple[str, ...] | None = None  # None: the keyword parameters of fn
+    hooks: bool = False  # installs module hooks (layers, guided backprop): refused on TorchScript models
 
     @cached_property
     def parameters(self) -> tuple[str, ...]:
@@ -81,7 +82,10 @@ class Method:
     def __call__(self, model, inputs, target=None, **params):
         """The method on a batch: params checked, a model in training mode warned about (core.model_as_found)."""
         self.check(params)
-        from xaicli.explain.core import model_as_found
+        from xaicli.explain.core import model_as_found, refuse_scripted
+
+        if self.hooks:
+            refuse_scripted(model, self.name)
 
         with model_as_found(model, self.name):
             return self.fn(model, inputs, target, **params, **self.bound)
@@ -91,11 +95,12 @@ class Method:
         return self.fn(model, inputs, target, **self.accepts(params), **self.bound)
 
 
-def register_method(name: str, signed: bool, passes: Callable[[dict, tuple], int] | None = None):
+def register_method(name: str, signed: bool, passes: Callable[[dict, tuple], int] | None = None,
+                    hooks: bool = False):
     """Register a function under `name`; the module-level name becomes the Method."""
 
     def decorate(fn: Callable) -> Method:
-        method = Method(name, fn, signed, passes or one_pass)
+        method = Method(name, fn, signed, passes or one_pass, hooks=hooks)
         METHODS.register(name)(method)
         return method
 

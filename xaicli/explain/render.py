@@ -67,13 +67,16 @@ def save_overlay(path: Path, image: np.ndarray, attr: np.ndarray, signed: bool) 
 
 
 def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signed: dict[str, bool],
-              row_labels: list[str]) -> None:
+              row_labels: list[str], panels: list[list[np.ndarray]] | None = None) -> None:
     """Rows: images (labelled with the prediction and its score); columns: the input, then each method;
-    below, one colour bar per scale in use (signed, magnitude). Panels sit edge to edge: no empty bands."""
+    below, one colour bar per scale in use (signed, magnitude). Panels sit edge to edge: no empty bands.
+    `panels` (per image: the input, then each method's overlay) replaces the drawings made here (photos)."""
     names = list(maps)
     rows, cols = len(images), 1 + len(names)
     kinds = [k for k in (True, False) if any(signed[n] == k for n in names)]
-    cell, label_w, head, bar_h, pad = 1.25, 1.6, 0.3, 0.55, 0.04
+    longest = max((len(line) for label in row_labels for line in label.splitlines()), default=0)
+    cell, head, bar_h, pad = 1.25, 0.3, 0.55, 0.04
+    label_w = max(1.6, 0.06 * longest)  # inches: room for the longest line of a row label (class names)
     width, height = label_w + cell * cols + 0.1, head + cell * rows + bar_h * len(kinds) + 0.1
     fig = plt.figure(figsize=(width, height))
 
@@ -87,8 +90,9 @@ def save_grid(path: Path, images: np.ndarray, maps: dict[str, np.ndarray], signe
         top = head + i * cell
         fig.text((label_w - 0.08) / width, 1 - (top + cell / 2) / height, row_labels[i], ha="right", va="center",
                  fontsize=6.5)
-        panels = [as_rgb(images[i])] + [np.clip(overlay(images[i], maps[n][i], signed[n]), 0, 1) for n in names]
-        for j, panel in enumerate(panels):
+        row = panels[i] if panels is not None else \
+            [as_rgb(images[i])] + [np.clip(overlay(images[i], maps[n][i], signed[n]), 0, 1) for n in names]
+        for j, panel in enumerate(row):
             ax = fig.add_axes(box(label_w + j * cell + pad, top + pad, cell - 2 * pad, cell - 2 * pad))
             ax.imshow(panel, interpolation="nearest")
             ax.set_xticks([])

@@ -68,12 +68,26 @@ def overlays_html(folder: Path, methods: dict, labels: dict[str, str]) -> str:
     return "".join(rows)
 
 
+def predictions_html(predictions: list[dict]) -> str:
+    """One row per image: its name and its most probable classes with their probabilities."""
+    rows = []
+    for p in predictions:
+        top = "".join(f"<li>{html.escape(str(name))} <b>{prob:.3f}</b></li>" for name, prob in p["top"])
+        rows.append(f"<tr><td>#{p['index']}</td><td>{html.escape(Path(p['image']).name)}</td>"
+                    f"<td style='text-align:left'><ol>{top}</ol></td></tr>")
+    return ("<h3>Predictions</h3><table class='predictions'><tr><th></th><th>image</th>"
+            f"<th>top {len(predictions[0]['top'])} classes (probability)</th></tr>{''.join(rows)}</table>")
+
+
 def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("predictions"):
+        parts.append(predictions_html(section["predictions"]))
     if section.get("layer"):
         parts.append(f"<p class='meta'>class activation maps read layer <code>{html.escape(section['layer']['name'])}"
-                     f"</code> ({html.escape(section['layer']['rule'])})</p>")
+                     f"</code> ({html.escape(section['layer']['rule'])}"
+                     f"{html.escape('; ' + section['layer']['grid']) if section['layer'].get('grid') else ''})</p>")
     if section.get("methods"):
         if section.get("scorecard"):
             parts.append(scorecard_html(section["scorecard"]))
@@ -118,6 +132,24 @@ def measures_help(rule: str) -> str:
     ]
     rows = "".join(f"<li><b>{html.escape(k)}</b>: {html.escape(v)}</li>" for k, v in items)
     return f"<details class='meta'><summary>What the measures mean</summary><ul>{rows}</ul></details>"
+
+
+def manifest_fields(ecfg, device, started: float, sections: dict[str, dict]) -> dict:
+    """What every explain folder's manifest.json holds beside its source (a run, or a model without one):
+    the command, times, device, versions, the explain settings and the sections' summaries."""
+    import sys
+    import time
+
+    from xaicli.runs.meta import device_name, now, versions
+
+    return {
+        "command": sys.argv[:], "created": now(), "seconds": round(time.perf_counter() - started, 3),
+        "device": str(device), "device_name": device_name(device), "versions": versions(),
+        "explain": {k: getattr(ecfg, k) for k in ecfg.__dataclass_fields__},
+        "sections": {k: {"title": v["title"], "path": v["path"], "methods": list(v["methods"]),
+                         "skipped": v.get("skipped", {}), **({"layer": v["layer"]} if "layer" in v else {})}
+                     for k, v in sections.items()},
+    }
 
 
 def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:

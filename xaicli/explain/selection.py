@@ -7,7 +7,8 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain import measures
-from xaicli.explain.layers import AUTOMATIC, cam_layer
+from xaicli.explain.core import is_scripted, refuse_scripted
+from xaicli.explain.layers import AUTOMATIC, find_cam_layer
 from xaicli.explain.measures.base import Settings
 from xaicli.explain.pipeline import Batch
 from xaicli.explain.registry import Method, resolve
@@ -30,33 +31,49 @@ def pick_images(labels: torch.Tensor, n: int) -> torch.Tensor:
 
 def resolve_methods(names: list[str], explicit: bool, batch: Batch) -> tuple[list[Method], dict[str, str]]:
     """Methods by name (unknown names fail before any work), and the layer for those that read one:
-    batch.params["layer"] becomes its name (layers.cam_layer), so every method, and the randomization
-    test's copies of the model, use that layer; batch.layer records it for the section. A named layer
-    that does not fit is an error; without a layer to use, the layer methods are skipped when they
-    came from the default list and refused when asked for by name."""
+    batch.params["layer"] becomes its name (layers.find_cam_layer), so every method, and the
+    randomization test's copies of the model, use that layer; batch.layer records it (and how its
+    output was read: a transformer's tokens, channels last) for the section. A named layer that does
+    not fit is an error; without a layer to use, or on a TorchScript model for the methods that need
+    module hooks, a method is skipped when it came from the default list and refused when asked for
+    by name."""
     methods = [resolve(name) for name in dict.fromkeys(names)]
-    reason = None
-    if any(m.reads_layer for m in methods):
+    reasons: dict[str, str] = {}
+    scripted = is_scripted(batch.model)
+    for method in methods:
+        if scripted and method.hooks:
+            try:
+                refuse_scripted(batch.model, method.name)
+            except ConfigError as exc:
+                reasons[method.name] = str(exc)
+    if any(m.reads_layer and m.name not in reasons for m in methods):
         named = batch.params.get("layer") or None
         try:
-            batch.params["layer"] = cam_layer(batch.model, batch.inputs, named,
-                                              batch.params.get("allow_reused_layer", False))[0]
-            batch.layer = {"name": batch.params["layer"], "rule": "explain.layer" if named else AUTOMATIC}
+            found = find_cam_layer(batch.model, batch.inputs, named, batch.params.get("allow_reused_layer", False))
+            batch.params["layer"] = found.name
+            batch.layer = {"name": found.name, "rule": "explain.layer" if named else AUTOMATIC,
+                           **({"grid": found.grid.describe()} if found.grid and found.grid.kind != "nchw" else {})}
         except ConfigError as exc:
             if named:
                 raise ConfigError(f"explain.layer: {exc}") from None
-            reason = str(exc)
+            reasons.update({m.name: str(exc) for m in methods if m.reads_layer and m.name not in reasons})
     chosen, skipped = [], {}
     for method in methods:
-        if reason and method.reads_layer:
+        if method.name in reasons:
             if explicit:
-                raise ConfigError(f"--method {method.name}: {reason}")
-            skipped[method.name] = reason
+                raise ConfigError(f"--method {method.name}: {reasons[method.name]}")
+            skipped[method.name] = reasons[method.name]
             continue
         chosen.append(method)
     if not chosen:
         raise ConfigError("explain: no method left to run")
     return chosen, skipped
+
+
+def layer_line(layer: dict) -> str:
+    """The one line that says which layer class activation maps read, and how it was chosen."""
+    grid = f"; {layer['grid']}" if layer.get("grid") else ""
+    return f"explain: class activation maps read layer '{layer['name']}' ({layer['rule']}{grid})"
 
 
 def method_params(ecfg, input_range, mean_image, layer: str = "", allow_reused_layer: bool = False) -> dict:

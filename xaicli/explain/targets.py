@@ -8,14 +8,34 @@ import torch
 from torch import nn
 
 from xaicli.errors import ConfigError
+from xaicli.registry import did_you_mean
 
 
-def parse_target(target: str, num_classes: int | None) -> str | int:
-    """'pred', 'label' or a class index (ASCII digits) in range; the range is checked when
-    `num_classes` is known."""
+def _plain(name: str) -> str:
+    return " ".join(name.lower().replace("_", " ").split())
+
+
+def class_index(name: str, names: list[str]) -> int | None:
+    """The index of a class by name: exact, else ignoring case, underscores and repeated spaces."""
+    if name in names:
+        return names.index(name)
+    plain = [_plain(n) for n in names]
+    return plain.index(_plain(name)) if _plain(name) in plain else None
+
+
+def parse_target(target: str, num_classes: int | None, names: list[str] | None = None) -> str | int:
+    """'pred', 'label', a class index (ASCII digits) in range or, when the class `names` are known, a class
+    name (`tabby`, `tiger_cat`: case and underscores do not matter); the range is checked when
+    `num_classes` is known, an unknown name gets the closest names."""
     if target in ("pred", "label"):
         return target
     if not re.fullmatch(r"[0-9]+", str(target)):
+        k = class_index(str(target), names) if names else None
+        if k is not None:
+            return k
+        if names:
+            raise ConfigError(f"--target: expected pred, label or a class index, or a class name of this model; "
+                              f"found {target!r}{did_you_mean(_plain(str(target)), names)}")
         raise ConfigError(f"--target: expected pred, label or a class index, found {target!r}")
     k = int(target)
     if num_classes is not None and k >= num_classes:

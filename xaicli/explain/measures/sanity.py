@@ -17,6 +17,7 @@ import copy
 import torch
 from torch import nn
 
+from xaicli.explain.core import is_scripted
 from xaicli.explain.layers import module_calls
 from xaicli.explain.measures import ranks
 from xaicli.explain.measures.base import Column, Context, measure, per_image, score
@@ -57,7 +58,11 @@ def mean_spearman(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def parameter_layers(model: nn.Module, example: torch.Tensor) -> list[str]:
-    """Names of leaf modules with parameters, from the top (last called) down to the input."""
+    """Names of leaf modules with parameters, from the top (last called) down to the input; for a
+    TorchScript model, whose calls cannot be hooked, in the reverse order of their definition."""
+    if is_scripted(model):
+        return [n for n, m in model.named_modules() if not list(m.children()) and
+                any(True for _ in m.parameters(recurse=False))][::-1]
     names = []
     for call in module_calls(model, example, leaves_only=True):
         if any(True for _ in call.module.parameters(recurse=False)) and call.name not in names:

@@ -8,29 +8,41 @@ import torch
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
 from xaicli.explain.core import expand_target, hooks, parameters_frozen, select, upsample
-from xaicli.explain.layers import cam_layer
+from xaicli.explain.grids import Grid
+from xaicli.explain.layers import find_cam_layer
 from xaicli.explain.methods.gradients import guided_gradients
 from xaicli.explain.registry import register_method
 
 
-def layer_activations_and_gradients(model, inputs, target, layer):
+def layer_activations_and_gradients(model, inputs, target, layer, grid: Grid | None = None, once: bool = False):
     """[(activations, d score / d activations)] of `layer` for one batch, one pair per call of the
     layer in the forward pass (a wrapper may call it once per class); the hook is removed after.
 
     The hook keeps the layer's output and hands a clone on to the rest of the model (as Captum does),
     so an in-place op after the layer (`nn.ReLU(inplace=True)`, a residual `+=`) changes the clone,
-    not the activations kept here."""
+    not the activations kept here. With a `grid` (grids.py), both come back as (N, C, H, W): a
+    transformer's tokens on their grid without the class token, channels-last maps permuted.
+
+    `once` (the layer runs once per forward pass): the model runs without autograd up to the layer
+    and records a graph only from the layer's output on, so the layers below keep no activations for a
+    backward pass that never reaches them (pytorch-grad-cam and Captum record the whole forward)."""
     acts: list[torch.Tensor] = []
 
     def keep(_m, _i, out):
+        if once:
+            out = out.detach().requires_grad_(True)
+            torch.set_grad_enabled(True)  # from here to the score; restored after the forward pass
         acts.append(out)
         return out.clone()
 
-    x = inputs.detach().requires_grad_(True)  # so the layer's output is part of a graph
-    with hooks([lambda: layer.register_forward_hook(keep)]), torch.enable_grad():
-        score = select(model(x), target)
+    x = inputs.detach() if once else inputs.detach().requires_grad_(True)  # so the layer's output is in a graph
+    with hooks([lambda: layer.register_forward_hook(keep)]), torch.set_grad_enabled(not once):
+        out = model(x)
+    with torch.enable_grad():
+        score = select(out, target)
         grads = torch.autograd.grad(score.sum(), acts, allow_unused=True)
-    return [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
+    pairs = [(a.detach(), torch.zeros_like(a) if g is None else g) for a, g in zip(acts, grads, strict=True)]
+    return pairs if grid is None else [(grid.to_nchw(a), grid.to_nchw(g)) for a, g in pairs]
 
 
 def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chunk):
@@ -40,16 +52,18 @@ def _cam(model, inputs, target, layer, allow_reused_layer, weigh, budget_mb, chu
     call's map."""
     target = expand_target(target, len(inputs), inputs.device)
     with parameters_frozen(model):
-        module = cam_layer(model, inputs, layer, allow_reused_layer)[1]
+        found = find_cam_layer(model, inputs, layer, allow_reused_layer)
+        if found.grid is None:
+            raise ConfigError(f"Grad-CAM's layer must output a spatial map ((N, C, H, W), tokens of patches or "
+                              f"channels last); '{found.name}' gives none")
         size = chunk_size(model, inputs, budget_mb, chunk)
         parts: list[torch.Tensor] = []
 
         def compute(a, b):
             total = 0
-            for act, grad in layer_activations_and_gradients(model, inputs[a:b],
-                                                             None if target is None else target[a:b], module):
-                if act.ndim != 4:
-                    raise ConfigError(f"Grad-CAM's layer must output (N, C, H, W); it gives {tuple(act.shape)}")
+            for act, grad in layer_activations_and_gradients(model, inputs[a:b], None if target is None else
+                                                             target[a:b], found.module, found.grid,
+                                                             once=not allow_reused_layer):
                 total = total + (weigh(act, grad) * act).sum(1, keepdim=True)
             return torch.relu(total)
 
@@ -71,7 +85,7 @@ def gradcam_pp_weights(act: torch.Tensor, grad: torch.Tensor) -> torch.Tensor:
     return (alpha * torch.relu(grad)).sum((2, 3), keepdim=True)
 
 
-@register_method("gradcam", signed=False)
+@register_method("gradcam", hooks=True, signed=False)
 def gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False, interpolate: str = "bilinear",
             budget_mb=None, chunk=None):
     """relu(sum_c mean(d score / d A_c) A_c) at the layer (layers.cam_layer), upsampled to the input."""
@@ -79,14 +93,14 @@ def gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = F
     return upsample(cam, inputs, interpolate)
 
 
-@register_method("gradcam_pp", signed=False)
+@register_method("gradcam_pp", hooks=True, signed=False)
 def gradcam_pp(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
                interpolate: str = "bilinear", budget_mb=None, chunk=None):
     cam = _cam(model, inputs, target, layer, allow_reused_layer, gradcam_pp_weights, budget_mb, chunk)
     return upsample(cam, inputs, interpolate)
 
 
-@register_method("guided_gradcam", signed=True)
+@register_method("guided_gradcam", hooks=True, signed=True)
 def guided_gradcam(model, inputs, target=None, layer=None, allow_reused_layer: bool = False,
                    interpolate: str = "bilinear", budget_mb=None, chunk=None):
     """Guided backpropagation times the upsampled Grad-CAM map."""

@@ -21,6 +21,7 @@ from xaicli.explain.registry import Method, register_prefix
 from xaicli.registry import did_you_mean
 
 SIGNED_BY_DEFAULT = True
+HOOKED = ("DeepLift", "DeepLiftShap", "GuidedBackprop", "Deconvolution", "GuidedGradCam", "LRP")  # module hooks
 
 
 def _captum_attr():
@@ -87,7 +88,8 @@ def captum_method(name: str) -> Method:
                 raise ConfigError(f"captum:{name} returned shape {tuple(out.shape)}, not the input's")
         return out.to(inputs.dtype)
 
-    return Method(f"captum:{name}", run, signed=SIGNED_BY_DEFAULT, accepted=captum_parameters(takes_layer, accepted))
+    return Method(f"captum:{name}", run, signed=SIGNED_BY_DEFAULT, accepted=captum_parameters(takes_layer, accepted),
+                  hooks=takes_layer or name in HOOKED)
 
 
 def captum_parameters(takes_layer: bool, accepted) -> tuple[str, ...]:

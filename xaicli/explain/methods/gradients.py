@@ -69,6 +69,6 @@ def guided_gradients(model: nn.Module, inputs: torch.Tensor, target, budget_mb=N
         return gradients(model, inputs, target, budget_mb, chunk)
 
 
-@register_method("guided_backprop", signed=True)
+@register_method("guided_backprop", signed=True, hooks=True)
 def guided_backprop(model, inputs, target=None, budget_mb=None, chunk=None):
     return guided_gradients(model, inputs, target, budget_mb, chunk)

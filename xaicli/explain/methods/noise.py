@@ -77,7 +77,7 @@ def noise_method(statistic: str, base: Method, name: str | None = None) -> Metho
     return Method(name or f"{statistic}:{base.name}", noise_tunnel, signed=base.signed and statistic == "smoothgrad",
                   passes=lambda params, shape: int(params.get("n_samples", 10)) * base.passes(params, shape),
                   bound={"statistic": statistic, "base": base},
-                  accepted=tuple(dict.fromkeys([*NOISE_PARAMS, *base.parameters])))
+                  accepted=tuple(dict.fromkeys([*NOISE_PARAMS, *base.parameters])), hooks=base.hooks)
 
 
 for _name in STATISTICS:  # the registered names wrap saliency; `<statistic>:<method>` wraps any method
