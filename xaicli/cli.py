@@ -16,7 +16,7 @@ from typing import Callable, List, Literal, NoReturn
 import typer
 from typer.core import TyperArgument, TyperCommand
 
-from xaicli import cli_runs
+from xaicli import cli_data, cli_runs
 from xaicli.cli_explain import HELP
 from xaicli.completion import complete_method, complete_overrides, complete_registry, complete_run
 from xaicli.errors import ConfigError, XaiError
@@ -343,28 +343,7 @@ def list_cmd(what: str | None = typer.Argument(None, metavar="[models|datasets|m
                    "module.path:callable or file.py:callable (README: Models from elsewhere)", err=True)
 
 
-data_app = typer.Typer(no_args_is_help=True, rich_markup_mode=None, help="Check a folder or CSV of your own images.")
-app.add_typer(data_app, name="data")
-
-
-@data_app.command("check")
-@guarded
-def data_check(
-    path: str = typer.Argument(..., help="A folder (ROOT/train/<class>/ or ROOT/<class>/) or a CSV file "
-                               "(path,label[,split])."),
-    workers: int = typer.Option(0, "--workers", help="Decoding threads (0: one per CPU core).", min=0),
-    as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on standard output."),
-) -> None:
-    """List the classes and counts per split; find corrupt, truncated and misnamed files, empty or missing
-    classes and images in two splits. Exit 1 when any defect is found."""
-    from xaicli import api
-
-    report = api.check_data(path, workers)
-    print(json.dumps(report.to_dict(), indent=2) if as_json else "\n".join(report.lines()))
-    if not report.ok:
-        raise typer.Exit(1)
-
-
+cli_data.register(app, guarded)
 cli_runs.register(app, guarded, examples, HintingCommand)
 
 
