@@ -17,8 +17,8 @@ def register(app: typer.Typer, guarded: Callable) -> None:
     @data_app.command("check")
     @guarded
     def data_check(
-        path: str = typer.Argument(..., metavar="PATH", help="A folder (ROOT/train/<class>/ or ROOT/<class>/) or a CSV file "
-                                   "(path,label[,split])."),
+        path: str = typer.Argument(..., metavar="PATH", help="A folder (ROOT/train/<class>/ or ROOT/<class>/) "
+                                   "or a CSV file (path,label[,split])."),
         workers: int = typer.Option(0, "--workers", help="Decoding threads (0: one per CPU core).", min=0),
         as_json: bool = typer.Option(False, "--json", help="Print the report as JSON on standard output."),
     ) -> None:
