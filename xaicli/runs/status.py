@@ -60,12 +60,6 @@ def holder(run_dir: Path, meta: dict) -> Holder | None:
     return None
 
 
-def local(run_dir: Path, meta: dict | None) -> bool:
-    """The run was last held on this machine (its lock file or meta.json says so), or names no host."""
-    who = holder(run_dir, meta or {})
-    return who is None or who.host == socket.gethostname()
-
-
 def process_alive(pid: int) -> bool:
     """The process exists and is an xai process (on Linux its command line says so: a recycled pid
     belongs to something else)."""
@@ -106,28 +100,27 @@ def _ago(seconds: float) -> str:
 def run_status(run_dir: Path, meta: dict | None, now: float | None = None) -> Status:
     """The status of the run in `run_dir` whose meta.json holds `meta` (None: there is none yet)."""
     now = time.time() if now is None else now
-    held = lock_held(run_dir) if local(run_dir, meta) else None
-    if meta is None:
-        if held is not None:  # this machine's kernel knows whether a writer holds the run
-            return Status("running", "starting (no meta.json yet)") if held else \
-                Status("failed", "never started training (no meta.json)")
-        seen = last_activity(run_dir)
-        if seen is not None and now - seen < STARTING_WINDOW_S:
-            return Status("running", "starting (no meta.json yet)")
-        return Status("failed", "never started training (no meta.json)")
-    code = meta.get("exit_code")
+    code = meta.get("exit_code") if meta is not None else None
     if code == 0:
         return Status("finished", "exit 0")
     if code in INTERRUPTED_CODES:
         return Status("interrupted", f"exit {code}; xai train --resume continues it")
     if code is not None:
         return Status("failed", f"exit {code}")
-    who = holder(run_dir, meta)
-    if held is not None and (who is None or who.host == socket.gethostname()):
+    who = holder(run_dir, meta or {})
+    here = who is None or who.host == socket.gethostname()
+    held = lock_held(run_dir) if here else None  # this machine's kernel knows whether a writer holds the run
+    if meta is None:
+        if held is None:
+            seen = last_activity(run_dir)
+            held = seen is not None and now - seen < STARTING_WINDOW_S
+        return Status("running", "starting (no meta.json yet)") if held else \
+            Status("failed", "never started training (no meta.json)")
+    if held is not None:
         if held:
             return Status("running", f"pid {who.pid}" if who is not None else "its lock is held")
         return Status("interrupted", "killed (its lock is free, no exit code)")
-    if who is not None and who.host == socket.gethostname():
+    if who is not None and here:
         if process_alive(who.pid):
             return Status("running", f"pid {who.pid}")
         return Status("interrupted", f"killed (pid {who.pid} is gone, no exit code)")
