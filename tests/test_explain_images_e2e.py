@@ -56,6 +56,9 @@ def test_one_shot_on_five_photographs_writes_a_report_with_images_top5_and_maps(
     report = (out / "report.html").read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert len(metrics["indices"]) == 5
+    assert json.loads((out / "manifest.json").read_text())["run"] is None
+    assert "model torchvision:mobilenet_v3_small without a run, weights" in report
+    assert len((out / "predictions.csv").read_text().splitlines()) == 1 + 5
     for name in PHOTOS:
         assert f"{name}.{PHOTOS[name]}" in report
     top = re.findall(r"<ol>(.*?)</ol>", report)

@@ -133,6 +133,40 @@ def test_budget_sets_the_chunk():
     assert chunk_size(model, x, budget_mb=1e-9) == 1
 
 
+def saved_activation_bytes(model: nn.Module, x: torch.Tensor) -> int:
+    """Bytes autograd saves for the backward pass of x (distinct tensors, parameters and buffers left out)."""
+    from xaicli.explain.core import parameters_frozen
+
+    own = {t.data_ptr() for t in [*model.parameters(), *model.buffers()]}
+    saved: dict[tuple[int, int], int] = {}
+
+    def pack(t: torch.Tensor) -> torch.Tensor:
+        if t.data_ptr() not in own:
+            saved[(t.data_ptr(), t.numel())] = t.numel() * t.element_size()
+        return t
+
+    with parameters_frozen(model), torch.autograd.graph.saved_tensors_hooks(pack, lambda t: t):
+        model(x.detach().requires_grad_(True))
+    return sum(saved.values())
+
+
+@pytest.mark.parametrize("name", ["resnet18", "mobilenet_v3_small", "convnext_tiny", "vit_b_16"])
+def test_the_per_image_estimate_covers_what_autograd_saves_with_room_for_the_gradients(name):
+    """The chunk's memory estimate (chunks.ACTIVATION_FACTOR x the modules' outputs) is at least 1.5x the
+    activations autograd keeps per image, on architectures with in-place ReLUs, residual adds, depthwise
+    convolutions, layer norm and attention."""
+    import torchvision
+
+    from xaicli.explain.chunks import bytes_per_image
+
+    torch.manual_seed(0)
+    side = 224 if name == "vit_b_16" else 64
+    model = torchvision.models.get_model(name, weights=None).eval()
+    x = torch.randn(2, 3, side, side)
+    per_image = saved_activation_bytes(model, x) / 2
+    assert bytes_per_image(model, x) >= 1.5 * per_image, name
+
+
 def test_cpu_chunks_keep_each_activation_under_the_cap():
     from xaicli.explain.chunks import CPU_TENSOR_CAP, activation_profile, chunk_size
 

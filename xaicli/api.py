@@ -120,16 +120,18 @@ def explain(run: str | Path, methods: Sequence[str] | None = None, n: int | None
 
 def explain_images(model: str, images: Sequence[str | Path], weights: str | Path | None = None,
                    methods: Sequence[str] | None = None, target: str | None = None, out: str | Path | None = None,
-                   layer: str | None = None, allow_download: bool = False, sanity: bool = True) -> Path:
+                   layer: str | None = None, allow_download: bool = False, sanity: bool = True,
+                   n: int | None = None) -> Path:
     """One-shot: explain image files (files, folders, globs) with a model from elsewhere (`torchvision:NAME`,
     `timm:NAME`, `module.path:callable`) and its `weights` (none, an enum name, a state-dict file), without
-    a run; the new folder (`out`, else runs/explain/NNN) with report.html."""
+    a run; the new folder (`out`, else runs/explain/NNN) with report.html. Every file is explained; the
+    first `n` (default explain.n, 8) are also measured and shown in the report."""
     from xaicli.explain.command import log
     from xaicli.explain.oneshot import run_oneshot
 
     return Path(run_oneshot(model, None if weights is None else str(weights), [str(p) for p in images],
                             list(methods) if methods else None, target, None if out is None else str(out), layer,
-                            allow_download, log, sanity))
+                            allow_download, log, sanity, n))
 
 
 def compare_explanations(before: str | Path, after: str | Path, out: str | Path | None = None) -> Path:

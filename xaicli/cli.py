@@ -264,7 +264,7 @@ def explain(
     allow_download: bool = typer.Option(False, "--allow-download", help=HELP["allow_download"]),
     method: List[str] | None = typer.Option(None, "--method", metavar="NAME", help=_method_help(),
                                             autocompletion=complete_method),
-    n: int | None = typer.Option(None, "-n", metavar="N", help="Images to explain (default: explain.n, 8).", min=1),
+    n: int | None = typer.Option(None, "-n", metavar="N", help=HELP["n"], min=1),
     target: str | None = typer.Option(None, "--target", metavar="pred|label|K|NAME",
                                       help="The class explained: the prediction, the true label, class K, or a "
                                            "class by name (tabby)."),

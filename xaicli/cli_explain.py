@@ -15,6 +15,8 @@ HELP = {
     "no_sanity": "Skip the randomisation measures (explain.sanity: false): they recompute every map once per "
                  "layer, minutes for large models on a CPU.",
     "allow_download": "With --model: enum weights missing from the hub cache may download.",
+    "n": "Images to explain (default: explain.n, 8); with --images, the files measured and shown in the report "
+         "(every file is explained).",
 }
 
 
@@ -29,7 +31,7 @@ def dispatch(o: dict) -> None:
             raise ConfigError("--model: give the images to explain with --images PATH...")
         print(api.explain_images(o["model"], files, weights=o["weights"], methods=o["method"], target=o["target"],
                                  out=o["out"], layer=o["layer"], allow_download=o["allow_download"],
-                                 sanity=not o["no_sanity"]))
+                                 sanity=not o["no_sanity"], n=o["n"]))
         return
     if o["weights"] is not None or o["allow_download"]:
         raise ConfigError("--weights and --allow-download go with --model (a run has its own weights)")

@@ -114,9 +114,23 @@ def hooks(register: Sequence[Callable[[], torch.utils.hooks.RemovableHandle]]) -
             h.remove()
 
 
+def has_conv2d(model: nn.Module) -> bool:
+    return any(isinstance(m, nn.Conv2d) for m in model.modules())
+
+
+def input_layout(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """The inputs as the model's passes run fastest: channels-last on a CPU for a model with 2-D convolutions
+    (oneDNN's convolutions then keep that layout through the network; ResNet-50 at 224 x 224 runs a forward and
+    backward pass about 20% faster, bench/explain.py --cam), as they are otherwise. Only the inputs change layout,
+    never the model's weights; the values and the gradients' values are the same."""
+    if inputs.device.type == "cpu" and inputs.ndim == 4 and inputs.shape[1] > 1 and has_conv2d(model):
+        return inputs.contiguous(memory_format=torch.channels_last)
+    return inputs
+
+
 def input_gradient(model: nn.Module, inputs: torch.Tensor, target: torch.Tensor | None) -> torch.Tensor:
     """d score / d input for a batch, with the graph freed before returning."""
-    x = inputs.detach().requires_grad_(True)
+    x = input_layout(model, inputs.detach()).requires_grad_(True)
     with torch.enable_grad():
         score = select(model(x), target)
         (grad,) = torch.autograd.grad(score.sum(), x)

@@ -9,7 +9,9 @@ is `--out DIR`, else runs/explain/NNN under the current folder.
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,15 +21,19 @@ import torch
 
 from xaicli.config.schema import DEFAULT_MEASURES
 from xaicli.errors import ConfigError
+from xaicli.explain.arrays import NpzWriter
 from xaicli.explain.photos import image_files, read_photos
-from xaicli.explain.pipeline import Batch, explain_section
+from xaicli.explain.pipeline import Batch, explain_more, explain_section
 from xaicli.explain.selection import layer_line, method_params, resolve_methods, settings_from
 from xaicli.explain.targets import class_targets, parse_target
+from xaicli.runs.files import atomic_write_text
 
 TOP_K = 5
 LARGE_INPUT = 64  # inputs larger than this side get the PHOTO_MEASURES by default
 PHOTO_MEASURES = ("deletion_insertion", "sparseness", "complexity")
 DEFAULT_SIDE = 224  # the model's input side when neither the weights nor a user's module say
+BLOCK = 32  # image files read and explained at a time after the first explain.n
+PROGRESS_SECONDS = 10.0  # a progress line at most this often
 
 
 @dataclass
@@ -69,8 +75,10 @@ def top_classes(logits: torch.Tensor, names: list[str], k: int = TOP_K) -> list[
             for ps, cs in zip(probs, indices, strict=True)]
 
 
-def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names: list[str] | None, ecfg) -> Batch:
-    """The files read, their predictions and targets (a class by index or name, or the prediction)."""
+def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names: list[str] | None, ecfg,
+                first: int = 0) -> Batch:
+    """The files read, their predictions and targets (a class by index or name, or the prediction); the files
+    are numbered from `first` (their place in the whole request)."""
     views, photos = read_photos(files, viewer.channels, viewer.resize, viewer.crop, viewer.interpolation)
     inputs = viewer.normalize(views)
     with torch.no_grad():
@@ -86,10 +94,10 @@ def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names
             for i, (p, k, t) in enumerate(zip(photos, pred.tolist(), target.tolist(), strict=True))]
     top = top_classes(logits, classes)
     predictions = [{"index": i, "image": str(p.path), "top": t}
-                   for i, (p, t) in enumerate(zip(photos, top, strict=True))]
+                   for i, (p, t) in enumerate(zip(photos, top, strict=True), start=first)]
     lo = viewer.normalize(torch.zeros(1, *views.shape[1:], dtype=torch.uint8))
     hi = viewer.normalize(torch.full((1, *views.shape[1:]), 255, dtype=torch.uint8))
-    return Batch(model, inputs, views.float().numpy() / 255, target, list(range(len(files))), rows,
+    return Batch(model, inputs, views.float().numpy() / 255, target, list(range(first, first + len(files))), rows,
                  fill=float(lo.min()), score="softmax",
                  params=method_params(ecfg, (float(lo.min()), float(hi.max())), None, ecfg.layer),
                  photos=photos, predictions=predictions)
@@ -97,21 +105,59 @@ def photo_batch(model: torch.nn.Module, files: list[Path], viewer: Viewer, names
 
 def explain_files(model, names, viewer: Viewer, paths: list[str], ecfg, explicit: bool, new_folder, log,
                   title: str) -> dict[str, dict]:
-    """The one section of an explanation of image files; `new_folder()` once the request is valid."""
+    """The one section of an explanation of image files; `new_folder()` once the request is valid.
+
+    The first explain.n files are measured (the scorecard), drawn in the grid and shown in the report; every
+    file gets its overlays, its rows of attributions.npz and its line of predictions.csv. The files after
+    the first n are explained BLOCK at a time, so memory holds one block whatever the number of files."""
     files = image_files(paths)
     if viewer.crop > LARGE_INPUT and list(ecfg.measures) == list(DEFAULT_MEASURES):
         ecfg.measures = list(PHOTO_MEASURES)
         log(f"explain: measures {', '.join(PHOTO_MEASURES)} (the others take minutes per method at "
             f"{viewer.crop} x {viewer.crop} on a CPU; name them in explain.measures to run them)")
+    shown = min(len(files), ecfg.n)
     log(f"explain: {len(files)} image file{'s' * (len(files) != 1)}, model input {viewer.channels} x {viewer.crop} x "
-        f"{viewer.crop} (shorter side {viewer.resize}, centre crop)")
-    batch = photo_batch(model, files, viewer, names, ecfg)
+        f"{viewer.crop} (shorter side {viewer.resize}, centre crop)"
+        + (f"; the first {shown} measured and shown in the report (explain.n, -n)" if shown < len(files) else ""))
+    batch = photo_batch(model, files[:shown], viewer, names, ecfg)
     methods, skipped = resolve_methods(ecfg.methods, explicit, batch)
     if batch.layer:
         log(layer_line(batch.layer))
     folder = new_folder()
-    return {"classifier": {"title": title, "path": ".",
-                           **explain_section(batch, methods, folder, settings_from(ecfg), skipped, log)}}
+    settings = settings_from(ecfg)
+    store = NpzWriter(folder / "attributions.npz")
+    try:
+        section = explain_section(batch, methods, folder, settings, skipped, log, store)
+        predictions = list(batch.predictions)
+        ran = [m for m in methods if m.name in section["methods"]]
+        layer = batch.params.get("layer", "")  # resolved once, on the first files: every block reads it
+        del batch
+        reported = time.perf_counter()
+        for start in range(shown, len(files), BLOCK):
+            block = photo_batch(model, files[start:start + BLOCK], viewer, names, ecfg, first=start)
+            block.params["layer"] = layer
+            explain_more(block, ran, folder, settings, store)
+            predictions += block.predictions
+            done = start + len(block.indices)
+            if time.perf_counter() - reported > PROGRESS_SECONDS or done == len(files):
+                log(f"explain: {done} / {len(files)} images")
+                reported = time.perf_counter()
+        store.close()
+    finally:
+        store.discard()
+    atomic_write_text(folder / "predictions.csv", predictions_csv(predictions))
+    return {"classifier": {"title": title, "path": ".", "files": len(files), **section}}
+
+
+def predictions_csv(predictions: list[dict]) -> str:
+    """One line per image file: its number, path and top classes with their probabilities."""
+    k = max((len(p["top"]) for p in predictions), default=0)
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(["index", "image", *(f"{key}{r}" for r in range(1, k + 1) for key in ("class", "probability"))])
+    for p in predictions:
+        writer.writerow([p["index"], p["image"], *(v for pair in p["top"] for v in pair)])
+    return buf.getvalue()
 
 
 def file_sha256(path: str) -> str:
@@ -124,7 +170,7 @@ def file_sha256(path: str) -> str:
 
 def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list[str] | None = None,
                 target: str | None = None, out: str | None = None, layer: str | None = None,
-                allow_download: bool = False, log=print, sanity: bool = True) -> Path:
+                allow_download: bool = False, log=print, sanity: bool = True, n: int | None = None) -> Path:
     """Explain image files with a model from elsewhere; returns the folder (report.html inside)."""
     from xaicli.config.schema import ExplainConfig
     from xaicli.explain.report import manifest_fields, write_report
@@ -146,6 +192,8 @@ def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list
         ecfg.target = str(target)
     if layer is not None:
         ecfg.layer = layer
+    if n is not None:
+        ecfg.n = int(n)
     started = time.perf_counter()
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     ext = build_external(spec, weights, allow_download=allow_download)
@@ -164,7 +212,7 @@ def run_oneshot(spec: str, weights: str | None, images: list[str], methods: list
     folder = made[-1].path
     is_file = weights is not None and Path(weights).is_file()
     manifest = {
-        "run": "none (one-shot: a model from elsewhere)", "kind": "classifier", "model": spec,
+        "run": None, "kind": "classifier", "model": spec,
         "checkpoint": str(weights or "none (random weights)"),
         "checkpoint_sha256": file_sha256(weights) if is_file and weights else "-",
         "weights": weights, "preprocess": ext.preprocess, "notes": ext.notes, "images": list(images),

@@ -17,12 +17,13 @@ from torch import nn
 
 from xaicli.errors import ConfigError
 from xaicli.explain import measures, render, render_photos
+from xaicli.explain.arrays import NpzWriter
 from xaicli.explain.measures.base import Context, Settings
 from xaicli.explain.measures.reference import NAME as RANDOM
 from xaicli.explain.measures.reference import RANDOM as RANDOM_METHOD
 from xaicli.explain.registry import Method
 from xaicli.explain.scorecard import card, text
-from xaicli.runs.files import atomic_write_bytes, atomic_write_text, write_json
+from xaicli.runs.files import atomic_write_text, write_json
 
 
 @dataclass
@@ -52,9 +53,13 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
+def call_params(method: Method, batch: Batch, settings: Settings) -> dict:
+    return method.accepts({**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb})
+
+
 def run_measures(method: Method, batch: Batch, settings: Settings) -> tuple[torch.Tensor, dict]:
     """Run one method (timed), then every active measure on its maps."""
-    params = method.accepts({**batch.params, "seed": settings.seed, "budget_mb": settings.budget_mb})
+    params = call_params(method, batch, settings)
     _sync(batch.inputs.device)
     t0 = time.perf_counter()
     maps = method(batch.model, batch.inputs, batch.target, **params).detach()
@@ -115,9 +120,36 @@ def scorecard(results: dict[str, dict], batch: Batch, settings: Settings, log=No
     return reference, summary
 
 
+def save_maps(batch: Batch, maps_np: dict[str, np.ndarray], signed: dict[str, bool], out: Path,
+              store: NpzWriter) -> None:
+    """Each method's overlay per image (`<method>/<idx>.png`, on the photo when there is one) and the batch's
+    rows of attributions.npz: the maps, the images, their indices and targets."""
+    for name, maps in maps_np.items():
+        for i, idx in enumerate(batch.indices):
+            path = out / folder_name(name) / f"{idx}.png"
+            if batch.photos is not None:
+                render_photos.save_photo_overlay(path, batch.photos[i], maps[i], signed[name])
+            else:
+                render.save_overlay(path, batch.display[i], maps[i], signed[name])
+    store.add(**{folder_name(k): v for k, v in maps_np.items()},
+              images=(batch.display * 255).round().astype(np.uint8), indices=np.array(batch.indices),
+              targets=np.array([] if batch.target is None else batch.target.cpu().numpy()))
+
+
+def explain_more(batch: Batch, methods: list[Method], out: Path, settings: Settings, store: NpzWriter) -> None:
+    """A later block of a long request (explain_section measured the first): each method's maps, overlays and
+    rows of attributions.npz, without measures."""
+    maps_np = {}
+    for method in methods:
+        maps = method(batch.model, batch.inputs, batch.target, **call_params(method, batch, settings))
+        maps_np[method.name] = maps.detach().float().cpu().numpy()
+    save_maps(batch, maps_np, {m.name: m.signed for m in methods}, out, store)
+
+
 def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Settings,
-                    skipped: dict[str, str] | None = None, log=None) -> dict:
-    """Every method on the batch; writes the section's files into `out`; returns its metrics."""
+                    skipped: dict[str, str] | None = None, log=None, store: NpzWriter | None = None) -> dict:
+    """Every method on the batch; writes the section's files into `out`; returns its metrics. With a `store`,
+    the batch's rows of attributions.npz go there (the caller adds later blocks and closes it)."""
     results: dict[str, dict] = {}
     maps_np: dict[str, np.ndarray] = {}
     for method in methods:
@@ -132,22 +164,14 @@ def explain_section(batch: Batch, methods: list[Method], out: Path, settings: Se
             continue
         results[method.name] = m
         maps_np[method.name] = maps.float().cpu().numpy()
-        for i, idx in enumerate(batch.indices):
-            if batch.photos is not None:
-                render_photos.save_photo_overlay(out / folder_name(method.name) / f"{idx}.png", batch.photos[i],
-                                                 maps_np[method.name][i], method.signed)
-            else:
-                render.save_overlay(out / folder_name(method.name) / f"{idx}.png", batch.display[i],
-                                    maps_np[method.name][i], method.signed)
     if not results:
         raise ConfigError("explain: no method could run on this model: "
                           + "; ".join(f"{k}: {v}" for k, v in (skipped or {}).items()))
-    arrays = {folder_name(k): v for k, v in maps_np.items()}
-    arrays.update(images=(batch.display * 255).round().astype(np.uint8), indices=np.array(batch.indices),
-                  targets=np.array([] if batch.target is None else batch.target.cpu().numpy()))
-    buf = io.BytesIO()
-    np.savez_compressed(buf, **arrays)
-    atomic_write_bytes(out / "attributions.npz", buf.getvalue())
+    own = store is None
+    store = NpzWriter(out / "attributions.npz") if store is None else store
+    save_maps(batch, maps_np, {m.name: m.signed for m in methods}, out, store)
+    if own:
+        store.close()
     signs = {m.name: m.signed for m in methods if m.name in results}
     panels = render_photos.grid_panels(batch.photos, maps_np, signs) if batch.photos is not None else None
     render.save_grid(out / "grid.png", batch.display, maps_np, signs, batch.row_labels, panels)

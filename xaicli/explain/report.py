@@ -82,6 +82,10 @@ def predictions_html(predictions: list[dict]) -> str:
 def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
+    if section.get("files", 0) > len(section.get("labels", {})):
+        parts.append(f"<p class='meta'>{section['files']} image files explained: the first "
+                     f"{len(section['labels'])} are measured and shown here; every file's overlays are in the "
+                     "methods' folders, its maps in attributions.npz and its top classes in predictions.csv.</p>")
     if section.get("predictions"):
         parts.append(predictions_html(section["predictions"]))
     if section.get("layer"):
@@ -152,14 +156,23 @@ def manifest_fields(ecfg, device, started: float, sections: dict[str, dict]) -> 
     }
 
 
+def source_line(manifest: dict) -> str:
+    """What was explained: a run and its checkpoint, or a model without a run and its weights."""
+    digest = manifest["checkpoint_sha256"]
+    sha = f" (sha256 {html.escape(digest[:16])}&hellip;)" if digest not in ("", "-") else ""
+    if manifest.get("run") is None:
+        weights = html.escape(manifest["checkpoint"])
+        return f"model {html.escape(manifest['model'])} without a run, weights {weights}{sha}"
+    return f"run {html.escape(manifest['run'])}<br>checkpoint {html.escape(manifest['checkpoint'])}{sha}"
+
+
 def write_report(root: Path, manifest: dict, sections: dict[str, dict]) -> Path:
     rule = next((m["randomization"]["rule"] for s in sections.values() for m in s.get("methods", {}).values()
                  if "randomization" in m),
                 "the randomization test was not run (explain.sanity: false, or mprt not in explain.measures)")
     body = [
         f"<h1>xai explain: {html.escape(manifest['model'])}</h1>",
-        f"<p class='meta'>run {html.escape(manifest['run'])}<br>checkpoint {html.escape(manifest['checkpoint'])} "
-        f"(sha256 {manifest['checkpoint_sha256'][:16]}&hellip;)<br>device {html.escape(manifest['device_name'])}, "
+        f"<p class='meta'>{source_line(manifest)}<br>device {html.escape(manifest['device_name'])}, "
         f"{manifest['created']}, {manifest['seconds']:.1f} s</p>",
         "<p class='meta'>Which method should you trust for this model? Each method's maps are measured for "
         "faithfulness (do the pixels it ranks first matter to the model?) and randomisation (do its maps change "

@@ -7,7 +7,7 @@ import torch
 
 from xaicli.errors import ConfigError
 from xaicli.explain.chunks import chunk_size, run_chunked
-from xaicli.explain.core import expand_target, hooks, parameters_frozen, select, upsample
+from xaicli.explain.core import expand_target, hooks, input_layout, parameters_frozen, select, upsample
 from xaicli.explain.grids import Grid
 from xaicli.explain.layers import find_cam_layer
 from xaicli.explain.methods.gradients import guided_gradients
@@ -35,7 +35,8 @@ def layer_activations_and_gradients(model, inputs, target, layer, grid: Grid | N
         acts.append(out)
         return out.clone()
 
-    x = inputs.detach() if once else inputs.detach().requires_grad_(True)  # so the layer's output is in a graph
+    x = input_layout(model, inputs.detach())
+    x = x if once else x.requires_grad_(True)  # so the layer's output is in a graph
     with hooks([lambda: layer.register_forward_hook(keep)]), torch.set_grad_enabled(not once):
         out = model(x)
     with torch.enable_grad():

@@ -99,7 +99,7 @@ def compare(path_a: str | Path, path_b: str | Path, out: str | None = None, log=
         raise ConfigError(f"--compare: {fa} and {fb} share no section (sections: {', '.join(sa)} / {', '.join(sb)})")
     result = {"a": str(fa), "b": str(fb), "created": time.strftime("%Y-%m-%dT%H:%M:%S"), "resamples": RESAMPLES,
               "sections": {k: compare_section(sa[k], sb[k]) for k in shared}}
-    run_b = Path(json.loads((fb / "manifest.json").read_text()).get("run", fb))
+    run_b = Path(json.loads((fb / "manifest.json").read_text()).get("run") or fb)
     folder = new_output_dir(run_b if run_b.is_dir() else fb, "compare", out)
     write_json(folder / "compare.json", result)
     atomic_write_text(folder / "compare.html", compare_html(result))
