@@ -19,6 +19,7 @@ from torch import nn
 
 from xaicli.config.schema import ExplainConfig
 from xaicli.explain import oneshot
+from xaicli.explain.report import section_html
 
 SIDE = 32
 
@@ -80,6 +81,9 @@ def test_blocks_give_the_maps_of_one_pass_and_every_file_its_outputs(tmp_path, m
     assert float(rows[0]["probability1"]) >= float(rows[0]["probability2"])
     metrics = json.loads((tmp_path / "blocks" / "metrics.json").read_text())
     assert metrics["images"] == 2 and metrics["indices"] == [0, 1]
+    page = section_html(tmp_path / "blocks", "classifier", blocks["classifier"])
+    assert page.count("title='saliency: ") == 2 and page.count("title='gradcam: ") == 2  # the shown ones only
+    assert "11 image files explained: the first 2 are measured and shown here" in page
     assert not [p for p in (tmp_path / "blocks").iterdir() if p.name.startswith(".")]  # no raw parts left
 
 

@@ -58,10 +58,13 @@ def warnings_html(section: dict) -> str:
 
 def overlays_html(folder: Path, methods: dict, labels: dict[str, str]) -> str:
     """A row of overlays per method; each image's title says its number, prediction, label and target by
-    class name (its row label, which starts with the number)."""
+    class name (its row label, which starts with the number). Only the images with a label (those measured
+    and shown) are drawn: a folder of 10,000 explained files keeps its other overlays on disk."""
     rows = []
     for name in methods:
-        files = sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+        files = [folder / folder_name(name) / f"{idx}.png" for idx in labels] if labels else \
+            sorted((folder / folder_name(name)).glob("*.png"), key=lambda p: int(p.stem) if p.stem.isdigit() else 0)
+        files = [p for p in files if p.is_file()]
         imgs = "".join(f"<img src='{data_uri(p)}' title='{html.escape(name)}: "
                        f"{html.escape(labels.get(p.stem, '#' + p.stem))}' alt='{p.stem}'>" for p in files)
         rows.append(f"<div class='row'><b>{html.escape(name)}</b>{imgs}</div>")
@@ -83,7 +86,7 @@ def section_html(root: Path, key: str, section: dict) -> str:
     folder = root / section.get("path", ".")
     parts = [f"<h2>{html.escape(section.get('title', key))}</h2>", warnings_html(section)]
     if section.get("files", 0) > len(section.get("labels", {})):
-        parts.append(f"<p class='meta'>{section['files']} image files explained: the first "
+        parts.append(f"<p class='meta'>{section['files']:,} image files explained: the first "
                      f"{len(section['labels'])} are measured and shown here; every file's overlays are in the "
                      "methods' folders, its maps in attributions.npz and its top classes in predictions.csv.</p>")
     if section.get("predictions"):
