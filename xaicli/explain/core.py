@@ -10,6 +10,7 @@ import torch
 from torch import nn
 
 from xaicli.errors import ConfigError
+from xaicli.models import has_conv2d
 
 Target = "int | torch.Tensor | None"
 
@@ -112,10 +113,6 @@ def hooks(register: Sequence[Callable[[], torch.utils.hooks.RemovableHandle]]) -
     finally:
         for h in handles:
             h.remove()
-
-
-def has_conv2d(model: nn.Module) -> bool:
-    return any(isinstance(m, nn.Conv2d) for m in model.modules())
 
 
 def input_layout(model: nn.Module, inputs: torch.Tensor) -> torch.Tensor:

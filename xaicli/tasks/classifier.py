@@ -6,7 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from xaicli.data.loader import Normalizer, eval_batches
-from xaicli.models import build_model
+from xaicli.models import build_model, has_conv2d
 from xaicli.models.external.spec import is_external
 from xaicli.tasks import TASKS
 from xaicli.tasks.base import Task, autocast, make_optimizer, unwrap
@@ -32,7 +32,7 @@ class ClassifierTask(Task):
         # on a CPU, oneDNN's convolutions are faster on channels-last tensors: about 20% per step for
         # fast_cnn and 5% for cnn at batch 64 on the CI machine; GPUs keep PyTorch's default layout
         self.memory_format = torch.contiguous_format
-        if device.type == "cpu" and any(isinstance(m, torch.nn.Conv2d) for m in model.modules()):
+        if device.type == "cpu" and has_conv2d(model):
             self.memory_format = torch.channels_last
             model = model.to(memory_format=self.memory_format)
         self.normalize = Normalizer(data.mean, data.std).to(device)
